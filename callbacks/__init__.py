@@ -1,0 +1,6 @@
+"""Callbacks that observe training (they never train), and the W&B logger."""
+
+from .progress import ProgressBar
+from .wandb_logger import WandbLogger
+
+__all__ = ["ProgressBar", "WandbLogger"]

@@ -1,0 +1,103 @@
+"""Synthetic data sets: the seeds' 1-D Gaussian, the ring of 8 Gaussians and the 5x5 grid.
+
+Each draws ``num_samples`` points once from ``seed`` and serves them in seeded shuffled batches; an epoch
+is one pass.  Each also knows how to score generated samples (``score``) by the protocol papers report.
+"""
+
+from __future__ import annotations
+
+import math
+from abc import ABC, abstractmethod
+
+import lightning as L
+import torch
+from torch import Tensor
+
+from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet
+from .scoring import gaussian_1d_scores, mixture_scores
+
+
+class SyntheticDataModule(L.LightningDataModule, ABC):
+    """Base of the synthetic sets: a fixed seeded sample, served by a resumable loader."""
+
+    data_shape: tuple[int, ...]
+
+    def __init__(self, batch_size: int = 256, num_samples: int = 100_000, seed: int = 0) -> None:
+        super().__init__()
+        if num_samples < batch_size:
+            raise ValueError(f"data.num_samples={num_samples} is smaller than data.batch_size={batch_size}")
+        self.batch_size, self.num_samples, self.seed = batch_size, num_samples, seed
+        self.data: Tensor | None = None
+
+    @abstractmethod
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        """``n`` fresh samples from the target distribution, shape ``(n, *data_shape)``."""
+
+    @abstractmethod
+    def score(self, samples: Tensor) -> dict[str, float]:
+        """How close ``samples`` are to the target distribution (see ``datamodules.scoring``)."""
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.data is None:
+            self.data = self.draw(self.num_samples, torch.Generator().manual_seed(self.seed))
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        self.setup()
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochBatchSampler(len(self.data), self.batch_size, seed=self.seed, rank=rank, world_size=world)
+        return ResumableDataLoader(TensorSampleSet(self.data), sampler)
+
+
+class Gaussian1D(SyntheticDataModule):
+    """N(mean, std^2) in one dimension: the lecture's first GAN learns N(0, 1)."""
+
+    def __init__(self, mean: float = 0.0, std: float = 1.0, batch_size: int = 64, num_samples: int = 100_000,
+                 seed: int = 0) -> None:
+        super().__init__(batch_size, num_samples, seed)
+        if std <= 0:
+            raise ValueError(f"data.std={std} must be > 0")
+        self.mean, self.std = mean, std
+        self.data_shape = (1,)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.mean + self.std * torch.randn(n, 1, generator=generator)
+
+    def score(self, samples: Tensor) -> dict[str, float]:
+        return gaussian_1d_scores(samples, self.mean, self.std)
+
+
+class GaussianMixture2D(SyntheticDataModule):
+    """Equal-weight mixture of isotropic 2-D Gaussians around fixed means."""
+
+    def __init__(self, means: Tensor, std: float, batch_size: int, num_samples: int, seed: int) -> None:
+        super().__init__(batch_size, num_samples, seed)
+        self.means, self.std = means, std
+        self.data_shape = (2,)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        which = torch.randint(len(self.means), (n,), generator=generator)
+        return self.means[which] + self.std * torch.randn(n, 2, generator=generator)
+
+    def score(self, samples: Tensor) -> dict[str, float]:
+        return mixture_scores(samples, self.means, self.std)
+
+
+class Ring2D(GaussianMixture2D):
+    """The seeds' ring: 8 Gaussians on a circle of radius 2, std 0.02, everything divided by 1.414."""
+
+    def __init__(self, num_modes: int = 8, radius: float = 2.0 / 1.414, std: float = 0.02 / 1.414,
+                 batch_size: int = 256, num_samples: int = 100_000, seed: int = 0) -> None:
+        angles = torch.arange(num_modes) * (2 * math.pi / num_modes)
+        means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
+        super().__init__(means, std, batch_size, num_samples, seed)
+
+
+class Grid2D(GaussianMixture2D):
+    """25 Gaussians with means on the grid {-4, -2, 0, 2, 4}^2 and std 0.05 (VEEGAN, PacGAN)."""
+
+    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05, batch_size: int = 256,
+                 num_samples: int = 100_000, seed: int = 0) -> None:
+        coords = (torch.arange(side) - (side - 1) / 2) * spacing
+        means = torch.cartesian_prod(coords, coords)
+        super().__init__(means, std, batch_size, num_samples, seed)

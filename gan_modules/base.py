@@ -1,0 +1,270 @@
+"""The one LightningModule that owns the GAN training schedule.
+
+Manual optimisation: every dataloader batch is one discriminator (critic) step, so each critic step sees a
+fresh real batch (WGAN-GP, Algorithm 1); after every ``n_critic`` discriminator steps comes one generator
+step.  The schedule is driven by the module's own counters ``d_steps`` and ``g_steps``, saved in every
+checkpoint, never by ``batch_idx`` (it restarts each epoch) or ``trainer.global_step``.
+
+What ``trainer.max_steps`` means here: Lightning counts *optimizer* steps, so one generator step and its
+``n_critic`` discriminator steps are ``n_critic + 1`` of them.  A run of ``k`` generator steps needs
+``max_steps = k * (n_critic + 1)``; the configs say so next to the number, and ``train/g_step`` is logged.
+
+Named variants (``gan_modules.variants``) only change the defaults of this class.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from typing import Any
+
+import lightning as L
+import numpy as np
+import torch
+from lightning.pytorch.utilities import rank_zero_warn
+from torch import Tensor
+from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+
+from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
+from .losses import AdversarialLoss
+from .networks import MLPDiscriminator, MLPGenerator
+from .networks.common import apply_spectral_norm, has_batch_norm
+from .regularizers import GradientPenalty, Penalty, clip_weights_
+
+ADAM_DCGAN = spec("torch.optim.Adam", lr=2e-4, betas=(0.5, 0.999))
+NON_SATURATING = spec("gan_modules.losses.NonSaturatingLoss")
+CHECKPOINT_KEY = "gan_lab"
+_PROGRESS_BAR = ("train/d_loss", "train/g_loss", "train/g_step")
+
+
+class GANModule(L.LightningModule):
+    """An unconditional GAN: a generator, a discriminator, a loss, optional penalty, clipping and EMA."""
+
+    def __init__(
+        self,
+        generator: GeneratorFactory = MLPGenerator,               # (latent_dim, data_shape) -> network
+        discriminator: DiscriminatorFactory = MLPDiscriminator,   # (data_shape) -> network giving (N,) scores
+        loss: AdversarialLoss = NON_SATURATING,                    # losses of both players, on raw scores
+        penalty: Penalty | None = None,                            # gradient penalty / R1 / DRAGAN on the critic
+        weight_clip: float | None = None,                          # clamp critic weights to [-c, c] (WGAN)
+        spectral_norm: bool = False,                               # spectral norm on every critic layer (SNGAN)
+        n_critic: int = 1,                                         # discriminator steps per generator step
+        g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
+        d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
+        latent_dim: int = 64,                                      # size of the noise vector z
+        ema_decay: float | None = None,                            # EMA of generator weights, used for sampling
+        data_shape: Sequence[int] | None = None,                   # one sample's shape; linked from the data
+    ) -> None:
+        super().__init__()
+        self.save_hyperparameters()
+        self.automatic_optimization = False
+        _check_settings(n_critic=n_critic, latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay,
+                        data_shape=data_shape)
+        self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
+        self.latent_dim, self.n_critic, self.weight_clip = latent_dim, n_critic, weight_clip
+        self.loss: AdversarialLoss = build(loss, AdversarialLoss)
+        self.penalty: Penalty | None = build(penalty, Penalty | None)
+        self.g_optimizer_factory = build(g_optimizer, OptimizerCallable)
+        self.d_optimizer_factory = build(d_optimizer, OptimizerCallable)
+        self.generator = build(generator, GeneratorFactory)(latent_dim, self.data_shape)
+        self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape)
+        if spectral_norm:
+            apply_spectral_norm(self.discriminator)
+        self._check_networks()
+        self.generator_ema: AveragedModel | None = None
+        if ema_decay is not None:
+            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
+                                               use_buffers=True)
+            self.generator_ema.requires_grad_(False)
+        self.d_steps = 0  # discriminator steps taken; saved in checkpoints
+        self.g_steps = 0  # generator steps taken; saved in checkpoints
+        self._rng_to_restore: dict[str, Any] | None = None
+        self.latest_metrics: dict[str, float] = {}  # the last values sent to the loggers
+
+    # ------------------------------------------------------------------ public API
+    def sample_latent(self, n: int) -> Tensor:
+        """n noise vectors z ~ N(0, I) on the module's device."""
+        return torch.randn(n, self.latent_dim, device=self.device)
+
+    @torch.no_grad()
+    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True) -> Tensor:
+        """``n`` samples in data space (or one per row of ``z``), from the EMA generator when there is one."""
+        if z is None:
+            if n is None:
+                raise ValueError("sample() needs either n or z")
+            z = self.sample_latent(n)
+        net = self.generator_ema.module if (use_ema and self.generator_ema is not None) else self.generator
+        was_training = net.training
+        net.eval()
+        try:
+            return net(z.to(self.device))
+        finally:
+            net.train(was_training)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.generator(z)
+
+    # ------------------------------------------------------------------ training
+    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
+        return [self.g_optimizer_factory(self.generator.parameters()),
+                self.d_optimizer_factory(self.discriminator.parameters())]
+
+    def training_step(self, batch: Any, batch_idx: int) -> None:
+        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        g_opt, d_opt = self.optimizers()
+        metrics = self.discriminator_step(real, d_opt)
+        self.d_steps += 1
+        if self.d_steps % self.n_critic == 0:
+            metrics.update(self.generator_step(real.shape[0], g_opt))
+            self.g_steps += 1
+            if self.g_steps % max(self.trainer.log_every_n_steps, 1) == 0:
+                self.log_step_metrics(metrics)
+
+    def log_step_metrics(self, metrics: dict[str, Tensor]) -> None:
+        """Send this step's values to every logger and the progress bar, with ``train/g_step`` as the x-axis.
+
+        Called every ``trainer.log_every_n_steps`` *generator* steps.  It bypasses ``self.log``, which costs
+        about a millisecond per value on every step and would outweigh a toy model's whole step; the one
+        ``tolist()`` here is the only host-device sync of the training loop.
+        """
+        names = list(metrics)
+        values = dict(zip(names, torch.stack([metrics[k].float() for k in names]).tolist(), strict=True))
+        values["train/g_step"] = self.g_steps
+        self.latest_metrics = values
+        for logger in self.loggers:
+            logger.log_metrics(values, step=self.global_step)
+        bar = {k.removeprefix("train/"): v for k, v in values.items() if k in _PROGRESS_BAR}
+        self.log_dict(bar, prog_bar=True, logger=False, on_step=True, on_epoch=False)
+
+    def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
+        """One critic update on a real batch and a fresh generated batch; returns detached metrics."""
+        with torch.no_grad():
+            fake = self.generator(self.sample_latent(real.shape[0]))
+        real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)
+        loss = self.loss.discriminator(real_scores, fake_scores)
+        metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
+        if self.loss.is_wasserstein:
+            metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
+        if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
+            value = self.penalty(self.discriminator, real, fake, scale=self._grad_scale())
+            loss = loss + (self.penalty.weight * self.penalty.interval) * value
+            metrics["train/gp"] = value.detach()
+        d_opt.zero_grad(set_to_none=True)
+        self.manual_backward(loss)
+        d_opt.step()
+        if self.weight_clip is not None:
+            clip_weights_(self.discriminator, self.weight_clip)
+        metrics["train/d_loss"] = loss.detach()
+        return metrics
+
+    def generator_step(self, batch_size: int, g_opt: Any) -> dict[str, Tensor]:
+        """One generator update against the current discriminator; returns detached metrics."""
+        self.toggle_optimizer(g_opt)  # no weight gradients for the discriminator in this step
+        try:
+            loss = self.loss.generator(self.discriminator(self.generator(self.sample_latent(batch_size))))
+            g_opt.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            g_opt.step()
+        finally:
+            self.untoggle_optimizer(g_opt)
+        if self.generator_ema is not None:
+            self.generator_ema.update_parameters(self.generator)
+        return {"train/g_loss": loss.detach()}
+
+    def _grad_scale(self) -> Tensor | None:
+        """The fp16 GradScaler's current scale as a tensor (no GPU sync), or None without a scaler."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        if scaler is None or not scaler.is_enabled():
+            return None
+        return scaler.scale(torch.ones((), device=self.device))
+
+    # ------------------------------------------------------------------ checkpoints
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": _rng_states()}
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        state = checkpoint.get(CHECKPOINT_KEY, {})
+        self.d_steps, self.g_steps = state.get("d_steps", 0), state.get("g_steps", 0)
+        # Applied when training resumes, not here: a script that only loads weights keeps its own RNG.
+        self._rng_to_restore = state.get("rng")
+
+    def on_train_start(self) -> None:
+        if self._rng_to_restore is not None:
+            _set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
+
+    # ------------------------------------------------------------------ start-up checks
+    def _check_networks(self) -> None:
+        """Fail at start-up, with both shapes named, when the networks do not fit the data."""
+        gen, disc = type(self.generator).__name__, type(self.discriminator).__name__
+        modes = (self.generator.training, self.discriminator.training)
+        self.generator.eval()
+        self.discriminator.eval()
+        try:
+            with torch.no_grad():
+                try:
+                    out = self.generator(torch.zeros(2, self.latent_dim))
+                except RuntimeError as err:
+                    raise ValueError(f"model.generator ({gen}) failed on a batch of noise of shape "
+                                     f"(2, {self.latent_dim}): {err}") from err
+                if tuple(out.shape[1:]) != self.data_shape:
+                    raise ValueError(f"model.generator ({gen}) makes samples of shape {tuple(out.shape[1:])}, "
+                                     f"but the data's samples have shape {self.data_shape}; choose a generator "
+                                     "for this data size or change the datamodule's size.")
+                try:
+                    scores = self.discriminator(torch.zeros(2, *self.data_shape))
+                except RuntimeError as err:
+                    raise ValueError(f"model.discriminator ({disc}) failed on a batch of shape "
+                                     f"(2, *{self.data_shape}): {err}") from err
+                if tuple(scores.shape) != (2,):
+                    raise ValueError(f"model.discriminator ({disc}) must return one raw score per sample, shape "
+                                     f"(N,), but returned {tuple(scores.shape)} for N=2; flatten its output "
+                                     "(e.g. `.view(-1)`) and drop any final sigmoid.")
+        finally:
+            self.generator.train(modes[0])
+            self.discriminator.train(modes[1])
+        if isinstance(self.penalty, GradientPenalty) and has_batch_norm(self.discriminator):
+            rank_zero_warn(f"model.discriminator ({disc}) uses batch norm under a gradient penalty: the penalty is "
+                           "per sample and batch norm mixes samples (WGAN-GP paper, section 4). Set its norm to "
+                           "layer, instance or none.")
+
+
+def _check_settings(**s: Any) -> None:
+    """Errors for settings that cannot work, naming the setting and a fix."""
+    if not isinstance(s["n_critic"], int) or s["n_critic"] < 1:
+        raise ValueError(f"model.n_critic={s['n_critic']}: must be an integer >= 1 (discriminator steps per "
+                         "generator step; WGAN and WGAN-GP use 5).")
+    if s["latent_dim"] < 1:
+        raise ValueError(f"model.latent_dim={s['latent_dim']}: must be >= 1.")
+    if s["weight_clip"] is not None and s["weight_clip"] <= 0:
+        raise ValueError(f"model.weight_clip={s['weight_clip']}: must be > 0 (WGAN uses 0.01), or null for none.")
+    if s["ema_decay"] is not None and not 0.0 < s["ema_decay"] < 1.0:
+        raise ValueError(f"model.ema_decay={s['ema_decay']}: must lie in (0, 1), e.g. 0.999, or null for none.")
+    if s["data_shape"] is None:
+        raise ValueError("model.data_shape is missing: it is linked from the datamodule by main.py; when building "
+                         "a module in Python, pass data_shape=datamodule.data_shape.")
+
+
+def _rng_states() -> dict[str, Any]:
+    """Every global RNG state, in types that load with ``torch.load(weights_only=True)``."""
+    np_state = np.random.get_state()
+    states: dict[str, Any] = {
+        "torch": torch.get_rng_state(),
+        "numpy": (np_state[0], torch.from_numpy(np_state[1].astype(np.int64)), *np_state[2:]),
+        "python": random.getstate(),
+    }
+    if torch.cuda.is_available():
+        states["cuda"] = torch.cuda.get_rng_state_all()
+    return states
+
+
+def _set_rng_states(states: dict[str, Any]) -> None:
+    torch.set_rng_state(states["torch"])
+    name, keys, *rest = states["numpy"]
+    np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
+    random.setstate(states["python"])
+    if "cuda" in states and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(states["cuda"])
+
+
+__all__ = ["GANModule"]

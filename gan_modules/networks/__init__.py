@@ -1,0 +1,12 @@
+"""Plain ``nn.Module`` networks.
+
+Convention: a generator maps ``(N, latent_dim)`` to ``(N, *data_shape)`` (images in [-1, 1]); a
+discriminator maps a sample batch to raw scores of shape ``(N,)`` (no sigmoid).  Generators take
+``(latent_dim, data_shape, ...)`` and discriminators ``(data_shape, ...)`` as their first arguments: the GAN
+module supplies those, the YAML config the rest.
+"""
+
+from .dcgan import DCGANDiscriminator, DCGANGenerator
+from .mlp import MLPDiscriminator, MLPGenerator
+
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]

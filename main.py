@@ -1,0 +1,193 @@
+"""GAN lab entry point: every run is one YAML config (Lightning's CLI).
+
+    python main.py fit --config configs/wgan_gp_ring.yaml                   # 2-D toy, no download, CPU minutes
+    python main.py fit --config configs/wgan_gp_ring.yaml --ckpt_path last  # resume the newest run of it
+    python main.py fit --config configs/wgan_gp_ring.yaml --model.init_args.n_critic 3 --trainer.max_steps 800
+    python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
+
+Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
+resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
+credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` command.
+
+``trainer.max_steps`` counts optimizer steps, as everywhere in Lightning: a generator step and its
+``n_critic`` discriminator steps are ``n_critic + 1`` of them (see ``gan_modules/base.py``).
+"""
+
+from __future__ import annotations
+
+import string
+import time
+import warnings
+from pathlib import Path
+from typing import Any
+
+import torch
+from jsonargparse import Namespace
+from lightning.pytorch import LightningDataModule
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
+
+from callbacks.wandb_logger import WandbLogger
+from gan_modules import GANModule
+
+RUN_INFO_KEY = "gan_lab_run"
+
+# Lightning 2.6 warns that a manual-optimization checkpoint holds the state *after* the optimizer step: that
+# is the state (with the step counters) a resume must continue from, so the warning is noise here.
+warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
+# Raised inside Lightning's own pytree helper under torch >= 2.10; nothing a user can act on.
+warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+
+
+class GANLabCLI(LightningCLI):
+    """LightningCLI plus run folders, a forced ``last.ckpt``, ``--ckpt_path last`` and the data-shape link."""
+
+    def add_arguments_to_parser(self, parser: LightningArgumentParser) -> None:
+        parser.add_argument("--name", type=str | None, default=None,
+                            help="Run name: folder runs/<name>/ and W&B run name (default: the config file's stem).")
+        parser.add_argument("--runs_dir", type=str, default="runs", help="Where run folders are created.")
+        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.set_defaults({"checkpoint.save_last": True})
+        # The data say their shape once; the networks are sized from it when the model is built.
+        parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
+
+    # ------------------------------------------------------------------ run folder and resume
+    def _parse_ckpt_path(self) -> None:
+        """Resolve ``--ckpt_path last`` to the newest run's last.ckpt, then let Lightning read its hparams."""
+        sub = self.config.get("subcommand")
+        cfg = self.config[sub] if sub else self.config
+        cfg.name = _run_name(cfg)
+        if cfg.get("ckpt_path") == "last":
+            runs = Path(cfg.runs_dir, cfg.name)
+            found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            if found:
+                cfg.ckpt_path = str(found[-1])
+                rank_zero_info(f"Resuming from {cfg.ckpt_path}")
+            else:
+                rank_zero_warn(f"--ckpt_path last: no {cfg.runs_dir}/{cfg.name}/*/checkpoints/last.ckpt yet; "
+                               "starting a new run.")
+                cfg.ckpt_path = None
+        super()._parse_ckpt_path()
+
+    def before_instantiate_classes(self) -> None:
+        cfg = self.config[self.subcommand] if self.subcommand else self.config
+        run_id, run_dir = None, None
+        ckpt = cfg.get("ckpt_path")
+        if ckpt and Path(ckpt).is_file():
+            run_id, run_dir = _run_info_from_checkpoint(ckpt)
+            # a resume writes into its own run's checkpoint folder on purpose
+            warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        if run_dir is None:
+            run_id = _new_run_id()
+            run_dir = str(Path(cfg.runs_dir, cfg.name, run_id))
+        self.run_id, self.run_dir = run_id, run_dir
+        cfg.trainer.default_root_dir = run_dir
+        _add_default_progress_bar(cfg.trainer)
+        if cfg.checkpoint.dirpath is None:
+            cfg.checkpoint.dirpath = str(Path(run_dir, "checkpoints"))
+        logger = cfg.trainer.logger
+        for spec in logger if isinstance(logger, list) else [logger]:
+            if hasattr(spec, "class_path") and spec.class_path.endswith("WandbLogger"):
+                args = spec.init_args
+                args.save_dir = run_dir if args.get("save_dir") in (None, ".") else args.save_dir
+                args.name = args.get("name") or cfg.name
+                args.id = args.get("id") or run_id
+
+    def after_instantiate_classes(self) -> None:
+        if self.trainer is not None:
+            self.trainer.callbacks.append(_RunInfo(self.run_id, self.run_dir))
+
+    def after_fit(self) -> None:
+        """Say where everything landed."""
+        trainer = self.trainer
+        if not trainer.is_global_zero:
+            return
+        ckpt = trainer.checkpoint_callback
+        lines = [f"Run folder:  {self.run_dir}"]
+        if ckpt is not None and ckpt.last_model_path:
+            lines.append(f"Checkpoint:  {ckpt.last_model_path}   (resume: add --ckpt_path last)")
+        config_file = Path(trainer.log_dir or self.run_dir, "config.yaml")
+        if config_file.exists():
+            lines.append(f"Config:      {config_file}")
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                wandb_dir = Path(logger.save_dir or ".", "wandb")
+                if logger.offline:
+                    runs = sorted(wandb_dir.glob(f"offline-run-*-{self.run_id}"))
+                    target = runs[-1] if runs else wandb_dir
+                    lines.append(f"W&B (offline): {target}   upload: wandb sync {target}")
+                else:
+                    lines.append(f"W&B:         {wandb_dir}")
+            elif getattr(logger, "log_dir", None):
+                lines.append(f"Logs:        {logger.log_dir}")
+        print("\n" + "\n".join(lines), flush=True)
+
+
+class _RunInfo(Callback):
+    """Stores the run's id and folder in every checkpoint so a resume continues the same run (and W&B run)."""
+
+    def __init__(self, run_id: str, run_dir: str) -> None:
+        self.run_id, self.run_dir = run_id, run_dir
+
+    @property
+    def state_key(self) -> str:
+        return RUN_INFO_KEY
+
+    def state_dict(self) -> dict[str, str]:
+        return {"run_id": self.run_id, "run_dir": self.run_dir}
+
+
+def _add_default_progress_bar(trainer_cfg: Any) -> None:
+    """Use callbacks.ProgressBar (redraws by time) unless the config names a bar or turns it off."""
+    callbacks = trainer_cfg.callbacks or []
+    if trainer_cfg.enable_progress_bar is False or any("ProgressBar" in c.class_path for c in callbacks):
+        return
+    trainer_cfg.callbacks = [*callbacks, Namespace(class_path="callbacks.ProgressBar", init_args=Namespace())]
+
+
+def _run_name(cfg: Any) -> str:
+    if cfg.get("name"):
+        return cfg.name
+    configs = cfg.get("config") or []
+    if configs:
+        return Path(str(configs[-1])).stem
+    return "run"
+
+
+def _new_run_id() -> str:
+    """A sortable, readable id: date-time plus 4 random characters (valid as a W&B run id)."""
+    alphabet = string.ascii_lowercase + string.digits
+    suffix = "".join(alphabet[i] for i in torch.randint(len(alphabet), (4,), generator=torch.Generator().manual_seed(
+        time.time_ns() % 2**63)).tolist())
+    return time.strftime("%Y%m%d-%H%M%S-") + suffix
+
+
+def _run_info_from_checkpoint(path: str) -> tuple[str | None, str | None]:
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    info = ckpt.get("callbacks", {}).get(RUN_INFO_KEY)
+    if info:
+        return info["run_id"], info["run_dir"]
+    return None, None
+
+
+def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI:
+    """Run the CLI; ``args`` (a list of strings) replaces ``sys.argv[1:]``, so tests never read pytest's argv."""
+    return GANLabCLI(
+        GANModule,
+        LightningDataModule,
+        subclass_mode_model=True,
+        subclass_mode_data=True,
+        seed_everything_default=0,
+        save_config_kwargs={"overwrite": True},  # a resume writes its config into the same run folder
+        trainer_defaults={
+            "logger": {"class_path": "callbacks.WandbLogger"},
+            "use_distributed_sampler": False,  # our samplers shard by rank themselves (datamodules/loader.py)
+        },
+        args=args,
+        run=run,
+    )
+
+
+if __name__ == "__main__":
+    cli_main()
