@@ -1,5 +1,8 @@
-"""LightningDataModules: synthetic sets (1-D Gaussian, ring, grid) and image data sets."""
+"""LightningDataModules: synthetic sets (1-D Gaussian, ring, grid), MNIST, CelebA and image folders."""
 
+from .images import CelebADataModule, ImageFolderDataModule
+from .mnist import MNISTDataModule
 from .synthetic import Gaussian1D, Grid2D, Ring2D, SyntheticDataModule
 
-__all__ = ["Gaussian1D", "Grid2D", "Ring2D", "SyntheticDataModule"]
+__all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "Ring2D",
+           "SyntheticDataModule"]

@@ -33,3 +33,31 @@ def run_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., GA
 def last_checkpoint(cli: GANLabCLI) -> dict:
     """The run's last.ckpt, loaded as Lightning would on resume."""
     return torch.load(Path(cli.run_dir, "checkpoints", "last.ckpt"), map_location="cpu", weights_only=True)
+
+
+@pytest.fixture(scope="session")
+def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """40 digits in MNIST's own IDX files under <root>/MNIST/raw, as torchvision downloads them."""
+    from datamodules.mnist_offline import write_mnist
+
+    root = tmp_path_factory.mktemp("mnist")
+    gen = torch.Generator().manual_seed(0)
+    images = torch.randint(0, 256, (40, 28, 28), generator=gen, dtype=torch.uint8).numpy()
+    write_mnist(root, images, (torch.arange(40) % 10).numpy())
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_celeba(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data folder holding img_align_celeba/ with 8 JPEGs of CelebA's size (178x218) and one broken file."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("celeba")
+    faces = root / "img_align_celeba"
+    faces.mkdir()
+    gen = torch.Generator().manual_seed(0)
+    for i in range(8):
+        pixels = torch.randint(0, 256, (218, 178, 3), generator=gen, dtype=torch.uint8).numpy()
+        Image.fromarray(pixels).save(faces / f"{i + 1:06d}.jpg", quality=90)
+    (faces / "000009.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    return root

