@@ -4,6 +4,7 @@
     python main.py fit --config configs/wgan_gp_ring.yaml --ckpt_path last  # resume the newest run of it
     python main.py fit --config configs/wgan_gp_ring.yaml --model.init_args.n_critic 3 --trainer.max_steps 800
     python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
+    python main.py sample --ckpt_path runs/wgan_gp_ring/<run id>/checkpoints/last.ckpt --num_samples 64
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -16,20 +17,21 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 from __future__ import annotations
 
 import string
+import sys
 import time
 import warnings
 from pathlib import Path
 from typing import Any
 
 import torch
+import yaml
 from jsonargparse import Namespace
-from lightning.pytorch import LightningDataModule
+from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
-from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI
+from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from callbacks.wandb_logger import WandbLogger
-from gan_modules import GANModule
 
 RUN_INFO_KEY = "gan_lab_run"
 
@@ -124,6 +126,17 @@ class GANLabCLI(LightningCLI):
         print("\n" + "\n".join(lines), flush=True)
 
 
+class SaveAndLogConfig(SaveConfigCallback):
+    """Writes config.yaml into the run folder (Lightning's) and makes the same resolved config the W&B run's
+    config, so a dashboard run shows every setting it was trained with."""
+
+    def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        for logger in trainer.loggers:
+            if isinstance(logger, WandbLogger):
+                logger.experiment.config.update({"config": config}, allow_val_change=True)
+
+
 class _RunInfo(Callback):
     """Stores the run's id and folder in every checkpoint so a resume continues the same run (and W&B run)."""
 
@@ -171,14 +184,23 @@ def _run_info_from_checkpoint(path: str) -> tuple[str | None, str | None]:
     return None, None
 
 
-def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI:
-    """Run the CLI; ``args`` (a list of strings) replaces ``sys.argv[1:]``, so tests never read pytest's argv."""
+def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI | list[Path]:
+    """Run the CLI; ``args`` (a list of strings) replaces ``sys.argv[1:]``, so tests never read pytest's argv.
+
+    ``sample`` is this lab's own subcommand (``main.py sample --ckpt_path ...``); the rest is LightningCLI.
+    """
+    argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else None
+    if argv and argv[0] == "sample":
+        from gan_modules.sampling import sample_main
+
+        return sample_main(argv[1:])
     return GANLabCLI(
-        GANModule,
+        LightningModule,
         LightningDataModule,
         subclass_mode_model=True,
         subclass_mode_data=True,
         seed_everything_default=0,
+        save_config_callback=SaveAndLogConfig,
         save_config_kwargs={"overwrite": True},  # a resume writes its config into the same run folder
         trainer_defaults={
             "logger": {"class_path": "callbacks.WandbLogger"},

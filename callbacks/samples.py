@@ -2,53 +2,49 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
-from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
+from .base import GeneratorStepCallback
 from .wandb_logger import STEP_METRIC, WandbLogger
 
 
 def to_grid(images: Tensor, nrow: int) -> Tensor:
-    """Images in [-1, 1] -> one (3 or 1, H, W) grid in [0, 1] (torchvision's make_grid)."""
+    """Images in [-1, 1] -> one (3, H, W) grid in [0, 1] (torchvision's make_grid)."""
     return make_grid(images.detach().float().cpu(), nrow=nrow, normalize=True, value_range=(-1, 1), padding=2)
 
 
 def log_image(trainer: L.Trainer, key: str, image: Tensor, step: int, caption: str | None = None) -> None:
-    """Send an image in [0, 1] to every logger that takes images (W&B; TensorBoard-style ``add_image``)."""
+    """Send an image in [0, 1], (C, H, W), to every logger that takes images (W&B; TensorBoard's add_image)."""
     for logger in trainer.loggers:
         if isinstance(logger, WandbLogger):
             import wandb
 
-            array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).squeeze(-1).numpy()
+            array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
             logger.experiment.log({key: wandb.Image(array, caption=caption), STEP_METRIC: step})
         elif hasattr(getattr(logger, "experiment", None), "add_image"):
             logger.experiment.add_image(key, image, global_step=step)
 
 
-class SampleGrid(Callback):
+class SampleGrid(GeneratorStepCallback):
     """A grid of samples from the same noise vectors for the whole run (resumes included), every
-    ``every_n_steps`` generator steps and at the end of training; PNGs go to ``<run folder>/samples/``."""
+    ``every_n_steps`` generator steps and at the end; PNGs go to ``<run folder>/samples/``."""
 
     def __init__(
         self,
         every_n_steps: int = 500,  # generator steps between grids
         num_samples: int = 64,     # images in the grid
         nrow: int = 8,             # images per row
-        seed: int = 1234,          # the fixed noise is drawn from its own generator, not the training RNG
-        save_png: bool = True,     # also write samples/step_000500.png
+        seed: int = 1234,          # the fixed noise comes from its own generator, not the training RNG
+        save_png: bool = True,     # also write samples/step_0000500.png
     ) -> None:
-        if every_n_steps < 1:
-            raise ValueError(f"SampleGrid.every_n_steps={every_n_steps} must be >= 1")
-        self.every_n_steps, self.num_samples, self.nrow, self.seed, self.save_png = (
-            every_n_steps, num_samples, nrow, seed, save_png)
+        super().__init__(every_n_steps)
+        self.num_samples, self.nrow, self.seed, self.save_png = num_samples, nrow, seed, save_png
         self.noise: Tensor | None = None
-        self._last_step = -1
 
     def fixed_noise(self, pl_module: Any) -> Tensor:
         if self.noise is None:
@@ -56,34 +52,18 @@ class SampleGrid(Callback):
             self.noise = torch.randn(self.num_samples, pl_module.latent_dim, generator=gen)
         return self.noise
 
-    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+    def run(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if len(pl_module.data_shape) != 3 or not trainer.is_global_zero:
+            return  # images only (see ToyDataPlot for vectors); rank 0 draws
         step = pl_module.g_steps
-        if step % self.every_n_steps == 0 and step != self._last_step:
-            self.draw(trainer, pl_module)
-
-    def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
-        if pl_module.g_steps != self._last_step:
-            self.draw(trainer, pl_module)
-
-    def draw(self, trainer: L.Trainer, pl_module: Any) -> Path | None:
-        """Make, save and log the grid for the current generator step; returns the PNG path (rank 0)."""
-        self._last_step = step = pl_module.g_steps
-        if len(pl_module.data_shape) != 3:
-            return None  # not images: see ToyDataPlot for vectors
-        images = pl_module.sample(z=self.fixed_noise(pl_module))  # every rank samples: cheap, keeps ranks in step
-        if not trainer.is_global_zero:
-            return None
-        grid = to_grid(images, self.nrow)
+        grid = to_grid(pl_module.sample(z=self.fixed_noise(pl_module)), self.nrow)
         log_image(trainer, "samples/grid", grid, step, caption=f"generator step {step}")
-        if not self.save_png:
-            return None
-        path = Path(trainer.default_root_dir, "samples", f"step_{step:07d}.png")
-        path.parent.mkdir(parents=True, exist_ok=True)
-        save_image(grid, path)
-        return path
+        if self.save_png:
+            save_image(grid, self.output_path(trainer, "samples", step))
 
     def state_dict(self) -> dict[str, Any]:
-        return {"noise": self.noise, "last_step": self._last_step}
+        return {**super().state_dict(), "noise": self.noise}
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
-        self.noise, self._last_step = state_dict["noise"], state_dict["last_step"]
+        super().load_state_dict(state_dict)
+        self.noise = state_dict.get("noise")

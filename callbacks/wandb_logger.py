@@ -61,9 +61,9 @@ class WandbLogger(_LightningWandbLogger):
         created = self._experiment is None
         run = super().experiment
         if created and hasattr(run, "define_metric"):
+            # Replaces Lightning's "*" -> trainer/global_step, which counts D and G optimizer steps together.
             run.define_metric(STEP_METRIC)
-            for group in ("train/*", "val/*", "samples/*", "perf/*"):
-                run.define_metric(group, step_metric=STEP_METRIC)
+            run.define_metric("*", step_metric=STEP_METRIC, step_sync=True)
         return run
 
     def finalize(self, status: str) -> None:

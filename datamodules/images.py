@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 from tqdm.auto import tqdm
 
-from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet
+from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet, sample_from
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CACHE_FORMAT = 1  # bump when the cache layout changes
@@ -146,6 +146,11 @@ class ImageFolderDataModule(L.LightningDataModule):
             self.dataset = TensorSampleSet(self._cached_images(files), transform=uint8_to_unit)
         else:
             self.dataset = _FileImages(files, self.image_size, self.channels, self.crop)
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` training images in [-1, 1], the same for the same seed."""
+        self.setup()
+        return sample_from(self.dataset, n, seed)
 
     def cache_path(self, files: Sequence[Path]) -> Path:
         """One cache file per (file list, size, crop, channels): changing any of them makes a new one."""

@@ -122,3 +122,15 @@ def _stack_or_collate(dataset: Dataset) -> Callable[[Any], Any]:
 
 def _identity(batch: Any) -> Any:
     return batch
+
+
+def sample_from(dataset: Dataset, n: int, seed: int = 0) -> Tensor:
+    """``n`` samples (without labels) drawn from ``dataset`` without replacement, the same for the same seed."""
+    idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+    batch = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else torch.stack(
+        [_without_label(dataset[i]) for i in idx])
+    return _without_label(batch)
+
+
+def _without_label(item: Any) -> Tensor:
+    return item[0] if isinstance(item, (list, tuple)) else item

