@@ -16,6 +16,7 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 from __future__ import annotations
 
+import os
 import string
 import sys
 import time
@@ -27,13 +28,17 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback, ModelCheckpoint
+from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
+from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
+from callbacks.checkpointing import AtomicCheckpointIO, GracefulStop, LastCheckpoint
 from callbacks.wandb_logger import WandbLogger
+from gan_modules import strategies  # noqa: F401  (registers trainer.strategy: gan_ddp)
 
 RUN_INFO_KEY = "gan_lab_run"
+RUN_ID_ENV = "GAN_LAB_RUN_ID"
 
 # Lightning 2.6 warns that a manual-optimization checkpoint holds the state *after* the optimizer step: that
 # is the state (with the step counters) a resume must continue from, so the warning is noise here.
@@ -49,7 +54,7 @@ class GANLabCLI(LightningCLI):
         parser.add_argument("--name", type=str | None, default=None,
                             help="Run name: folder runs/<name>/ and W&B run name (default: the config file's stem).")
         parser.add_argument("--runs_dir", type=str, default="runs", help="Where run folders are created.")
-        parser.add_lightning_class_args(ModelCheckpoint, "checkpoint")
+        parser.add_lightning_class_args(LastCheckpoint, "checkpoint")
         parser.set_defaults({"checkpoint.save_last": True})
         # The data say their shape once; the networks are sized from it when the model is built.
         parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
@@ -60,7 +65,10 @@ class GANLabCLI(LightningCLI):
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config
         cfg.name = _run_name(cfg)
-        if cfg.get("ckpt_path") == "last":
+        ckpt_path = cfg.get("ckpt_path")
+        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+            _check_checkpoint_file(ckpt_path)
+        if ckpt_path == "last":
             runs = Path(cfg.runs_dir, cfg.name)
             found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
             if found:
@@ -81,7 +89,7 @@ class GANLabCLI(LightningCLI):
             # a resume writes into its own run's checkpoint folder on purpose
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
         if run_dir is None:
-            run_id = _new_run_id()
+            run_id = _shared_run_id()
             run_dir = str(Path(cfg.runs_dir, cfg.name, run_id))
         self.run_id, self.run_dir = run_id, run_dir
         cfg.trainer.default_root_dir = run_dir
@@ -98,18 +106,22 @@ class GANLabCLI(LightningCLI):
 
     def after_instantiate_classes(self) -> None:
         if self.trainer is not None:
-            self.trainer.callbacks.append(_RunInfo(self.run_id, self.run_dir))
+            # first in line: GracefulStop must ask to stop before LastCheckpoint (always last) looks
+            self.trainer.callbacks[:0] = [GracefulStop(), _RunInfo(self.run_id, self.run_dir)]
+            if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
+                self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
     def after_fit(self) -> None:
         """Say where everything landed."""
         trainer = self.trainer
+        log_dir = trainer.log_dir  # a collective in multi-process runs: every rank must ask
         if not trainer.is_global_zero:
             return
         ckpt = trainer.checkpoint_callback
         lines = [f"Run folder:  {self.run_dir}"]
         if ckpt is not None and ckpt.last_model_path:
             lines.append(f"Checkpoint:  {ckpt.last_model_path}   (resume: add --ckpt_path last)")
-        config_file = Path(trainer.log_dir or self.run_dir, "config.yaml")
+        config_file = Path(log_dir or self.run_dir, "config.yaml")
         if config_file.exists():
             lines.append(f"Config:      {config_file}")
         for logger in trainer.loggers:
@@ -168,12 +180,43 @@ def _run_name(cfg: Any) -> str:
     return "run"
 
 
+def _shared_run_id() -> str:
+    """A new run id, the same in every process of a multi-process run.
+
+    Lightning starts ranks 1..N-1 by running this script again (with LOCAL_RANK set), after rank 0 has
+    chosen the id; the environment carries it to them. On other nodes, export GAN_LAB_RUN_ID yourself
+    (e.g. the scheduler's job id).
+    """
+    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
+        run_id = os.environ.get(RUN_ID_ENV)
+        if run_id:
+            return run_id
+    run_id = _new_run_id()
+    os.environ[RUN_ID_ENV] = run_id  # inherited by the rank processes Lightning starts next
+    return run_id
+
+
 def _new_run_id() -> str:
     """A sortable, readable id: date-time plus 4 random characters (valid as a W&B run id)."""
     alphabet = string.ascii_lowercase + string.digits
     suffix = "".join(alphabet[i] for i in torch.randint(len(alphabet), (4,), generator=torch.Generator().manual_seed(
         time.time_ns() % 2**63)).tolist())
     return time.strftime("%Y%m%d-%H%M%S-") + suffix
+
+
+def _check_checkpoint_file(path: str) -> None:
+    """A clear error, before anything starts, for a checkpoint that is missing, truncated or foreign."""
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"--ckpt_path {path}: no such file (use --ckpt_path last for the newest run)")
+    try:
+        ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise ValueError(f"--ckpt_path {path} cannot be read ({type(err).__name__}: {str(err)[:200]}). The file is "
+                         "truncated or not a PyTorch checkpoint; this lab writes last.ckpt atomically, so the run "
+                         "folder's checkpoints/last.ckpt is intact.") from err
+    if not isinstance(ckpt, dict) or "state_dict" not in ckpt or "pytorch-lightning_version" not in ckpt:
+        raise ValueError(f"--ckpt_path {path} is a PyTorch file but not a Lightning checkpoint of this lab "
+                         "(no state_dict / pytorch-lightning_version).")
 
 
 def _run_info_from_checkpoint(path: str) -> tuple[str | None, str | None]:

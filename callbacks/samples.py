@@ -46,6 +46,9 @@ class SampleGrid(GeneratorStepCallback):
         self.num_samples, self.nrow, self.seed, self.save_png = num_samples, nrow, seed, save_png
         self.noise: Tensor | None = None
 
+    def on_fit_start(self, trainer: L.Trainer, pl_module: Any) -> None:
+        self.fixed_noise(pl_module)  # drawn now, so even the first checkpoint carries it
+
     def fixed_noise(self, pl_module: Any) -> Tensor:
         if self.noise is None:
             gen = torch.Generator().manual_seed(self.seed)

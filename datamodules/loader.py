@@ -37,8 +37,13 @@ class EpochBatchSampler(Sampler[list[int]]):
         self._skip: dict[int, int] = {}  # epoch -> batches to skip (set by a resume)
 
     def set_epoch(self, epoch: int) -> None:
-        """Called by Lightning at the start of every epoch."""
+        """Called by Lightning at the start of every epoch (through ``sampler`` below)."""
         self.epoch = epoch
+
+    @property
+    def sampler(self) -> EpochBatchSampler:
+        # Lightning calls set_epoch on ``dataloader.batch_sampler.sampler``, as for torch's BatchSampler.
+        return self
 
     def skip(self, epoch: int, batches: int) -> None:
         """Make the next pass over ``epoch`` start after its first ``batches`` batches."""

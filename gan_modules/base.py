@@ -80,6 +80,8 @@ class GANModule(L.LightningModule):
         self.g_steps = 0  # generator steps taken; saved in checkpoints
         self._rng_to_restore: dict[str, Any] | None = None
         self.latest_metrics: dict[str, float] = {}  # the last values sent to the loggers
+        self._finite: dict[str, Tensor] = {}  # loss name -> "finite at every step since the last check"
+        self._last_finite_step = 0
 
     # ------------------------------------------------------------------ public API
     def sample_latent(self, n: int) -> Tensor:
@@ -129,6 +131,7 @@ class GANModule(L.LightningModule):
         """
         names = list(metrics)
         values = dict(zip(names, torch.stack([metrics[k].float() for k in names]).tolist(), strict=True))
+        self.check_finite()
         self.latest_metrics = self.log_metrics(values)
         bar = {k.removeprefix("train/"): v for k, v in self.latest_metrics.items() if k in _PROGRESS_BAR}
         self.log_dict(bar, prog_bar=True, logger=False, on_step=True, on_epoch=False)
@@ -161,6 +164,7 @@ class GANModule(L.LightningModule):
         if self.weight_clip is not None:
             clip_weights_(self.discriminator, self.weight_clip)
         metrics["train/d_loss"] = loss.detach()
+        self._track_finite("train/d_loss", metrics["train/d_loss"])
         return metrics
 
     def generator_step(self, batch_size: int, g_opt: Any) -> dict[str, Tensor]:
@@ -175,6 +179,7 @@ class GANModule(L.LightningModule):
             self.untoggle_optimizer(g_opt)
         if self.generator_ema is not None:
             self.update_ema()
+        self._track_finite("train/g_loss", loss.detach())
         return {"train/g_loss": loss.detach()}
 
     def update_ema(self) -> None:
@@ -188,6 +193,23 @@ class GANModule(L.LightningModule):
         self.generator_ema.multi_avg_fn = get_ema_multi_avg_fn(decay)
         self.generator_ema.update_parameters(self.generator)
 
+    def _track_finite(self, name: str, loss: Tensor) -> None:
+        """Remember, without a GPU sync, whether a loss has ever been NaN or infinite."""
+        ok = torch.isfinite(loss)
+        self._finite[name] = ok if name not in self._finite else self._finite[name] & ok
+
+    def check_finite(self) -> None:
+        """Stop with the loss named if it has been NaN/inf since the last check (one sync, at log time)."""
+        bad = [name for name, ok in self._finite.items() if not bool(ok)]
+        if bad:
+            ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+            raise FloatingPointError(
+                f"{', '.join(bad)} became NaN or infinite before generator step {self.g_steps} (D step "
+                f"{self.d_steps}, after step {self._last_finite_step}); stopping. The last good checkpoint is kept"
+                f"{': ' + ckpt if ckpt else ''}. Lower the learning rates, check the data range, or add a penalty.")
+        self._finite.clear()
+        self._last_finite_step = self.g_steps
+
     def _grad_scale(self) -> Tensor | None:
         """The fp16 GradScaler's current scale as a tensor (no GPU sync), or None without a scaler."""
         scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
@@ -197,18 +219,59 @@ class GANModule(L.LightningModule):
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
-        checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": _rng_states()}
+        # Raising here, before anything is written, keeps the last good checkpoint on disk.
+        self.check_finite()
+        bad = [name for name, p in self.state_dict().items() if p.is_floating_point() and not bool(p.isfinite().all())]
+        if bad:
+            raise FloatingPointError(f"not saving a checkpoint at generator step {self.g_steps}: {bad[0]} (and "
+                                     f"{len(bad) - 1} more) hold NaN or infinite values; the last good one is kept.")
+        rng = _rng_states()
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # every rank draws its own noise: keep each rank's torch (and CUDA) generator state
+            rng["torch_per_rank"] = self.all_gather(rng["torch"].to(self.device)).cpu()
+            if "cuda" in rng:
+                rng["cuda_per_rank"] = self.all_gather(torch.cuda.get_rng_state().to(self.device)).cpu()
+        checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": rng}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._check_checkpoint_fits(checkpoint)
         state = checkpoint.get(CHECKPOINT_KEY, {})
         self.d_steps, self.g_steps = state.get("d_steps", 0), state.get("g_steps", 0)
+        self._last_finite_step = self.g_steps
         # Applied when training resumes, not here: a script that only loads weights keeps its own RNG.
         self._rng_to_restore = state.get("rng")
 
+    def on_fit_start(self) -> None:
+        if self.trainer.world_size > 1 and self._rng_to_restore is None:
+            # Lightning seeds every rank alike; offset so ranks draw different noise and penalty points.
+            torch.manual_seed(torch.initial_seed() + 7919 * self.trainer.global_rank)
+
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_states(self._rng_to_restore)
+            _set_rng_states(self._rng_to_restore, self.trainer.global_rank)
             self._rng_to_restore = None
+
+    def _check_checkpoint_fits(self, checkpoint: dict[str, Any]) -> None:
+        """A clear error when a checkpoint's networks differ from the ones this config builds."""
+        saved = checkpoint.get("state_dict")
+        if saved is None:
+            raise ValueError("this checkpoint holds no 'state_dict': it was not written by Lightning (or this lab)")
+        own = self.state_dict()
+        missing = sorted(set(own) - set(saved))
+        unexpected = sorted(set(saved) - set(own))
+        shapes = [f"{k}: checkpoint {tuple(saved[k].shape)} vs config {tuple(own[k].shape)}"
+                  for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
+        if missing or unexpected or shapes:
+            data_shape = checkpoint.get("hyper_parameters", {}).get("data_shape")
+            lines = [f"the checkpoint's networks do not match this config's ({type(self).__name__}):"]
+            if data_shape is not None and tuple(data_shape) != self.data_shape:
+                lines.append(f"  it was trained on samples of shape {tuple(data_shape)}, these data have "
+                             f"{self.data_shape}")
+            lines += [f"  shape of {s}" for s in shapes[:5]]
+            lines += [f"  in this config only: {', '.join(missing[:5])}"] if missing else []
+            lines += [f"  in the checkpoint only: {', '.join(unexpected[:5])}"] if unexpected else []
+            lines.append("Resume with the config the run was trained with (its run folder holds config.yaml).")
+            raise ValueError("\n".join(lines))
 
     # ------------------------------------------------------------------ start-up checks
     def _check_networks(self) -> None:
@@ -275,13 +338,17 @@ def _rng_states() -> dict[str, Any]:
     return states
 
 
-def _set_rng_states(states: dict[str, Any]) -> None:
-    torch.set_rng_state(states["torch"])
+def _set_rng_states(states: dict[str, Any], rank: int = 0) -> None:
+    per_rank = states.get("torch_per_rank")
+    torch.set_rng_state(per_rank[rank] if per_rank is not None and rank < len(per_rank) else states["torch"])
     name, keys, *rest = states["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(states["cuda"])
+        per_rank = states.get("cuda_per_rank")
+        if per_rank is not None and rank < len(per_rank):
+            torch.cuda.set_rng_state(per_rank[rank])
 
 
 __all__ = ["GANModule"]

@@ -50,3 +50,11 @@ def test_loader_resumes_mid_epoch_with_the_same_batches():
     for got, want in zip(rest, expected[4:], strict=True):
         assert torch.equal(got, want)
     assert resumed.state_dict()["consumed"] == 10
+
+
+def test_lightning_advances_the_epoch_of_our_sampler():
+    from lightning.fabric.utilities.data import _set_sampler_epoch
+
+    loader = ResumableDataLoader(TensorSampleSet(torch.zeros(20, 1)), EpochBatchSampler(20, 5))
+    _set_sampler_epoch(loader, 3)  # what Lightning's fit loop calls at the start of every epoch
+    assert loader.batch_sampler.epoch == 3

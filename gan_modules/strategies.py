@@ -1,0 +1,86 @@
+"""Data-parallel training for GANs: gradients are averaged per optimizer step instead of by a DDP wrapper.
+
+Lightning's DDP wraps the whole LightningModule in one ``DistributedDataParallel``.  A GAN step breaks that
+wrapper's assumptions: the discriminator step leaves the generator without gradients and the generator
+step the discriminator, one training step runs two backward passes, and the gradient penalty adds a
+double backward through the critic.  DDP then stops with "parameters that were not used in producing
+loss" (Lightning issues 20328, 20685, 20866; pytorch 47562), and ``find_unused_parameters=True`` does not
+help a step with two backward passes.
+
+:class:`GANDDPStrategy` keeps Lightning's process launching, distributed sampler-free data sharding and
+collectives, but wraps nothing: before each optimizer step it averages the gradients of *that optimizer's*
+parameters across ranks in one flat all-reduce, and after it broadcasts the module's buffers (batch-norm
+statistics, spectral-norm vectors) from rank 0, as DDP does at every forward.  This is what
+stylegan2-ada-pytorch does by hand.  Parameters start identical (broadcast from rank 0 at set-up), receive
+identical averaged gradients and so stay identical, which the tests check with two CPU processes.
+
+Use it with ``trainer.strategy: gan_ddp`` (registered here; main.py imports this module) and
+``trainer.devices: N``.
+The effective batch size is ``data.batch_size * N``: every rank reads its own shard of each batch.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import lightning as L
+import torch
+import torch.distributed as dist
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
+from torch import nn
+from torch.optim import Optimizer
+
+
+class GANDDPStrategy(DDPStrategy):
+    """DDP without the wrapper: per-optimizer gradient averaging, buffers broadcast from rank 0."""
+
+    def configure_ddp(self) -> None:
+        assert isinstance(self.model, L.LightningModule)
+        self.broadcast_module(self.model)  # every rank starts from rank 0's weights, as DDP's wrapper ensures
+
+    def optimizer_step(self, optimizer: Optimizer, closure: Callable[[], Any],
+                       model: L.LightningModule | nn.Module | None = None, **kwargs: Any) -> Any:
+        if self.world_size > 1:
+            average_gradients(optimizer, self.world_size)
+        output = super().optimizer_step(optimizer, closure, model, **kwargs)
+        if self.world_size > 1:
+            self.broadcast_buffers(self.model)
+        return output
+
+    @staticmethod
+    def broadcast_module(module: nn.Module) -> None:
+        with torch.no_grad():
+            for tensor in [*module.parameters(), *module.buffers()]:
+                dist.broadcast(tensor.data, src=0)
+
+    @staticmethod
+    def broadcast_buffers(module: nn.Module) -> None:
+        buffers = [b for b in module.buffers() if b.numel() > 0]
+        if buffers:
+            flat = torch.cat([b.detach().reshape(-1).to(torch.float64) for b in buffers])
+            dist.broadcast(flat, src=0)
+            offset = 0
+            for b in buffers:
+                b.copy_(flat[offset : offset + b.numel()].view_as(b))
+                offset += b.numel()
+
+
+def average_gradients(optimizer: Optimizer, world_size: int) -> None:
+    """All-reduce (mean) the gradients of the optimizer's parameters in one flat buffer per dtype."""
+    grads = [p.grad for group in optimizer.param_groups for p in group["params"] if p.grad is not None]
+    by_dtype: dict[torch.dtype, list[torch.Tensor]] = {}
+    for g in grads:
+        by_dtype.setdefault(g.dtype, []).append(g)
+    for same in by_dtype.values():
+        flat = torch.cat([g.reshape(-1) for g in same])
+        dist.all_reduce(flat)
+        flat /= world_size
+        offset = 0
+        for g in same:
+            g.copy_(flat[offset : offset + g.numel()].view_as(g))
+            offset += g.numel()
+
+
+StrategyRegistry.register("gan_ddp", GANDDPStrategy, description="DDP for GANs: per-optimizer gradient averaging",
+                          override=True)
