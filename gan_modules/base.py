@@ -48,6 +48,8 @@ class GANModule(L.LightningModule):
         penalty: Penalty | None = None,                            # gradient penalty / R1 / DRAGAN on the critic
         weight_clip: float | None = None,                          # clamp critic weights to [-c, c] (WGAN)
         spectral_norm: bool = False,                               # spectral norm on every critic layer (SNGAN)
+        joint_critic: bool = False,                                # fast path: one critic call on real+fake
+        channels_last: bool = False,                               # fast path: NHWC memory format (GPU convs)
         n_critic: int = 1,                                         # discriminator steps per generator step
         g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
         d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
@@ -70,6 +72,14 @@ class GANModule(L.LightningModule):
         self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape)
         if spectral_norm:
             apply_spectral_norm(self.discriminator)
+        if joint_critic and has_batch_norm(self.discriminator):
+            raise ValueError("model.joint_critic=true scores real and generated samples in one batch, which changes "
+                             "what batch norm computes; give the discriminator norm: layer, instance or none, or "
+                             "set joint_critic: false.")
+        self.joint_critic, self.channels_last = joint_critic, channels_last
+        if channels_last:
+            self.generator.to(memory_format=torch.channels_last)
+            self.discriminator.to(memory_format=torch.channels_last)
         self._check_networks()
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
@@ -147,9 +157,14 @@ class GANModule(L.LightningModule):
 
     def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
         """One critic update on a real batch and a fresh generated batch; returns detached metrics."""
+        if self.channels_last and real.dim() == 4:
+            real = real.contiguous(memory_format=torch.channels_last)
         with torch.no_grad():
             fake = self.generator(self.sample_latent(real.shape[0]))
-        real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)
+        if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
+            real_scores, fake_scores = self.discriminator(torch.cat([real, fake])).split(real.shape[0])
+        else:
+            real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)
         loss = self.loss.discriminator(real_scores, fake_scores)
         metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
         if self.loss.is_wasserstein:

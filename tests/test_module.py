@@ -77,3 +77,22 @@ def test_ema_generator_is_used_for_sampling_and_lags_the_generator():
     for p_ema, p in zip(module.generator_ema.module.parameters(), module.generator.parameters(), strict=True):
         torch.testing.assert_close(p_ema, p - 0.5)
     assert all(not p.requires_grad for p in module.generator_ema.parameters())
+
+
+def test_joint_critic_needs_a_critic_without_batch_norm():
+    with pytest.raises(ValueError, match="joint_critic"):
+        DCGAN(data_shape=(1, 28, 28), joint_critic=True)
+
+
+def test_fast_path_computes_the_same_training_as_the_default_path(run_fit, tiny_mnist):
+    args = ["--trainer.max_steps", "12", "--trainer.log_every_n_steps", "1", "--data.init_args.data_dir",
+            str(tiny_mnist), "--data.init_args.batch_size", "8", "--trainer.callbacks", "[]",
+            "--model.init_args.generator.init_args.width", "8", "--model.init_args.discriminator.init_args.width", "8"]
+    default = run_fit("wgan_gp_mnist.yaml", *args)
+    fast = run_fit("wgan_gp_mnist.yaml", *args, "--model.init_args.joint_critic", "true",
+                   "--model.init_args.channels_last", "true", "--data.init_args.data_on_device", "true")
+    assert fast.model.latest_metrics.keys() == default.model.latest_metrics.keys()
+    for key, value in default.model.latest_metrics.items():
+        assert fast.model.latest_metrics[key] == pytest.approx(value, rel=1e-3, abs=1e-4), key
+    for (name, a), b in zip(default.model.state_dict().items(), fast.model.state_dict().values(), strict=True):
+        torch.testing.assert_close(b, a, rtol=1e-3, atol=1e-4, msg=name)
