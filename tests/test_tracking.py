@@ -94,9 +94,11 @@ def test_diversity_and_class_coverage_figures():
 def digit_classifier(tmp_path_factory, tiny_mnist):
     """A DigitClassifier trained for a few steps through the CLI on the tiny MNIST files."""
     runs = tmp_path_factory.mktemp("clf")
-    cli = cli_main(["fit", "--config", str(CONFIGS / "classifier_mnist.yaml"), "--runs_dir", str(runs),
-                    "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.max_epochs", "2",
-                    "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("sys.argv", ["main.py"])  # the CLI must not see pytest's own arguments
+        cli = cli_main(["fit", "--config", str(CONFIGS / "classifier_mnist.yaml"), "--runs_dir", str(runs),
+                        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.max_epochs",
+                        "2", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
     return str(Path(cli.run_dir, "checkpoints", "last.ckpt"))
 
 
