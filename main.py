@@ -16,6 +16,7 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 from __future__ import annotations
 
+import logging
 import os
 import string
 import sys
@@ -45,6 +46,18 @@ RUN_ID_ENV = "GAN_LAB_RUN_ID"
 warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual optimization")
 # Raised inside Lightning's own pytree helper under torch >= 2.10; nothing a user can act on.
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
+# cli_main(args) from tests and benchmarks replaces sys.argv on purpose; Lightning warns when both exist.
+warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
+
+
+class _DropLightningTips(logging.Filter):
+    """Lightning 2.6 prints an advertisement ("💡 Tip: ... litlogger") at every fit; it says nothing about the run."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("💡 Tip")
+
+
+logging.getLogger("lightning.pytorch.utilities.rank_zero").addFilter(_DropLightningTips())
 
 
 class GANLabCLI(LightningCLI):

@@ -70,7 +70,7 @@ def plain_loop(case: dict, device: torch.device, warmup: int, steps: int) -> flo
             real = real_batch()
             fake = G(torch.randn(bs, latent, device=device)).detach()
             if case["loss"] == "wgan-gp":
-                loss_d = -D(real).mean() + D(fake).mean() + 10 * gp(real, fake)
+                loss_d = -D(real).mean() + D(fake).mean() + case["gp_weight"] * gp(real, fake)
             else:
                 r, f = D(real), D(fake)
                 loss_d = F.binary_cross_entropy_with_logits(r, torch.full_like(r, 0.9)) + \
@@ -153,13 +153,14 @@ def adam(lr: float, b1: float, b2: float) -> Callable:
 
 CASES = {
     "ring": dict(config="wgan_gp_ring.yaml", loss="wgan-gp", n_critic=5, batch=256, latent=2, joint_critic=True,
-                 nets=lambda: (MLPGenerator(2, (2,)), MLPDiscriminator((2,))), optimizer=adam(1e-4, 0.0, 0.9),
+                 gp_weight=0.1, nets=lambda: (MLPGenerator(2, (2,)), MLPDiscriminator((2,))),
+                 optimizer=adam(1e-4, 0.5, 0.9),
                  real=lambda: ring_real(), data_args=[], steps=(20, 300)),
     "mnist_dcgan": dict(config="dcgan_mnist.yaml", loss="bce", n_critic=1, batch=64, latent=100, joint_critic=False,
                         nets=lambda: (DCGANGenerator(100, (1, 28, 28)), DCGANDiscriminator((1, 28, 28))),
                         optimizer=adam(2e-4, 0.5, 0.999), real=mnist_real, data_args=[], steps=(10, 100)),
     "dcgan64_wgan_gp": dict(config="wgan_gp_celeba.yaml", loss="wgan-gp", n_critic=5, batch=64, latent=100,
-                            joint_critic=True,
+                            joint_critic=True, gp_weight=10.0,
                             nets=lambda: (DCGANGenerator(100, (3, 64, 64)), DCGANDiscriminator((3, 64, 64),
                                                                                                norm="layer")),
                             optimizer=adam(1e-4, 0.0, 0.9), real=lambda: torch.rand(2048, 3, 64, 64) * 2 - 1,

@@ -91,6 +91,7 @@ class GANModule(L.LightningModule):
         self._rng_to_restore: dict[str, Any] | None = None
         self.latest_metrics: dict[str, float] = {}  # the last values sent to the loggers
         self._finite: dict[str, Tensor] = {}  # loss name -> "finite at every step since the last check"
+        self._some_finite: dict[str, Tensor] = {}  # loss name -> "finite at some step since the last check"
         self._last_finite_step = 0
 
     # ------------------------------------------------------------------ public API
@@ -209,20 +210,32 @@ class GANModule(L.LightningModule):
         self.generator_ema.update_parameters(self.generator)
 
     def _track_finite(self, name: str, loss: Tensor) -> None:
-        """Remember, without a GPU sync, whether a loss has ever been NaN or infinite."""
+        """Remember, without a GPU sync, whether a loss was NaN/inf at some step and at every step."""
         ok = torch.isfinite(loss)
-        self._finite[name] = ok if name not in self._finite else self._finite[name] & ok
+        if name not in self._finite:
+            self._finite[name], self._some_finite[name] = ok, ok
+        else:
+            self._finite[name], self._some_finite[name] = self._finite[name] & ok, self._some_finite[name] | ok
 
     def check_finite(self) -> None:
-        """Stop with the loss named if it has been NaN/inf since the last check (one sync, at log time)."""
-        bad = [name for name, ok in self._finite.items() if not bool(ok)]
+        """Stop with the loss named if it has been NaN/inf since the last check (one sync, at log time).
+
+        Under fp16's GradScaler an occasional inf is normal: the scaler skips that optimizer step (the weights
+        stay finite) and lowers its scale. There the run stops only when a loss was non-finite at *every* step
+        since the last check, which the scaler cannot recover from.
+        """
+        scaler = self._grad_scale() is not None
+        seen = self._some_finite if scaler else self._finite
+        bad = [name for name, ok in seen.items() if not bool(ok)]
         if bad:
             ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+            every = " at every step" if scaler else ""
             raise FloatingPointError(
-                f"{', '.join(bad)} became NaN or infinite before generator step {self.g_steps} (D step "
-                f"{self.d_steps}, after step {self._last_finite_step}); stopping. The last good checkpoint is kept"
+                f"{', '.join(bad)} was NaN or infinite{every} between generator steps {self._last_finite_step} and "
+                f"{self.g_steps} (D step {self.d_steps}); stopping. The last good checkpoint is kept"
                 f"{': ' + ckpt if ckpt else ''}. Lower the learning rates, check the data range, or add a penalty.")
         self._finite.clear()
+        self._some_finite.clear()
         self._last_finite_step = self.g_steps
 
     def _grad_scale(self) -> Tensor | None:

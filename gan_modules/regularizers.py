@@ -2,10 +2,11 @@
 
 The penalties share one building block, :func:`input_gradient_norms`, which
 differentiates the critic's scores with respect to its input and keeps the
-graph (double backprop).  Under fp16 mixed precision the scores are multiplied
-by the GradScaler's scale before differentiating and the gradients divided by
-it inside the graph, as in PyTorch's AMP notes ("gradient penalty"), so small
-gradients do not underflow in half precision; pass that scale as ``scale``.
+graph (double backprop).  Under fp16 mixed precision the mean score is
+multiplied by the GradScaler's scale before differentiating and the gradients
+divided by it inside the graph, as in PyTorch's AMP notes ("gradient penalty"),
+so small gradients do not underflow in half precision; pass that scale as
+``scale``.
 """
 
 from __future__ import annotations
@@ -20,14 +21,21 @@ NORM_EPS = 1e-12
 
 
 def input_gradient_norms(critic: nn.Module, x: Tensor, scale: Tensor | None = None) -> Tensor:
-    """||d critic(x_i) / d x_i||_2 for every sample, shape ``(N,)``, differentiable w.r.t. the critic."""
+    """||d critic(x_i) / d x_i||_2 for every sample, shape ``(N,)``, differentiable w.r.t. the critic.
+
+    With ``scale`` (fp16), the *mean* score is scaled, in fp32, as the AMP recipe scales a loss: every score
+    then receives the gradient ``scale / N`` (1,024 for 65,536 and 64 samples), large enough to keep small
+    gradients from underflowing yet far from fp16's overflow at 65,504, which scaling each score by the
+    full scale would hit at once.
+    """
     x = x.detach().requires_grad_(True)
     scores = critic(x)
-    if scale is not None:
-        scores = scores * scale
-    (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
-    if scale is not None:
-        grad = grad / scale
+    if scale is None:
+        (grad,) = torch.autograd.grad(scores.sum(), x, create_graph=True)
+    else:
+        factor = scale / scores.numel()
+        (grad,) = torch.autograd.grad(scores.float().sum() * factor, x, create_graph=True)
+        grad = grad / factor
     return torch.sqrt(grad.flatten(1).float().pow(2).sum(1) + NORM_EPS)
 
 
