@@ -13,10 +13,10 @@ def test_gan_learns_the_standard_normal(run_fit):
     assert scores["w1"] < 0.1, scores
 
 
-def test_wgan_gp_covers_most_ring_modes(run_fit):
-    # 2,500 generator steps (about a minute): WGAN-GP's mode coverage on the ring varies a lot from run to
-    # run before ~2,000 steps (one data order had 2 modes at 1,000 steps, another 6, a third 8)
-    cli = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "15000")
+def test_wgan_gp_covers_the_ring(run_fit):
+    # 2,000 generator steps (about a minute). With the config's toy settings (penalty 0.1, betas (0.5, 0.9))
+    # seeds 0, 1 and 2 all covered 8 modes with 35-43% high quality by ~1,850 steps (README, toy benchmark)
+    cli = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "12000")
     torch.manual_seed(0)
     scores = cli.datamodule.score(cli.model.sample(2_500))
-    assert scores["modes"] >= 6, scores
+    assert scores["modes"] >= 7 and scores["high_quality"] > 0.2, scores
