@@ -64,10 +64,11 @@ def run(precision: str, steps: int, accelerator: str, runs: str, setup: list[str
         how = ["--trainer.precision", precision]
     critic = ["--model.init_args.n_critic", str(n_critic)] if n_critic else []
     cli = cli_main([*setup, "--runs_dir", runs, *how, *critic, "--trainer.accelerator", accelerator,
-                    "--trainer.max_steps", str(steps * (1 + (n_critic or 5))), "--trainer.log_every_n_steps", "1",
+                    "--trainer.log_every_n_steps", "1",
                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
                     "--checkpoint.save_last", "false"], run=False)
     cli.trainer.callbacks.append(record)
+    cli.trainer.fit_loop.max_steps = steps * (cli.model.n_critic + 1)  # optimizer steps of `steps` G steps
     try:
         cli.trainer.fit(cli.model, cli.datamodule)
     except FloatingPointError as err:  # the lab stops on NaN: report it as such

@@ -224,7 +224,7 @@ class GANModule(L.LightningModule):
         stay finite) and lowers its scale. There the run stops only when a loss was non-finite at *every* step
         since the last check, which the scaler cannot recover from.
         """
-        scaler = self._grad_scale() is not None
+        scaler = self._scaler() is not None
         seen = self._some_finite if scaler else self._finite
         bad = [name for name, ok in seen.items() if not bool(ok)]
         if bad:
@@ -238,12 +238,15 @@ class GANModule(L.LightningModule):
         self._some_finite.clear()
         self._last_finite_step = self.g_steps
 
+    def _scaler(self) -> Any | None:
+        """fp16's enabled GradScaler, or None (fp32, bf16, no trainer)."""
+        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
+        return scaler if scaler is not None and scaler.is_enabled() else None
+
     def _grad_scale(self) -> Tensor | None:
         """The fp16 GradScaler's current scale as a tensor (no GPU sync), or None without a scaler."""
-        scaler = getattr(self.trainer.precision_plugin, "scaler", None) if self._trainer is not None else None
-        if scaler is None or not scaler.is_enabled():
-            return None
-        return scaler.scale(torch.ones((), device=self.device))
+        scaler = self._scaler()
+        return None if scaler is None else scaler.scale(torch.ones((), device=self.device))
 
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
