@@ -68,7 +68,7 @@ def run(precision: str, steps: int, accelerator: str, runs: str, setup: list[str
                     "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
                     "--checkpoint.save_last", "false"], run=False)
     cli.trainer.callbacks.append(record)
-    cli.trainer.fit_loop.max_steps = steps * (cli.model.n_critic + 1)  # optimizer steps of `steps` G steps
+    cli.trainer.fit_loop.epoch_loop.max_steps = steps * (cli.model.n_critic + 1)  # optimizer steps: `steps` G steps
     try:
         cli.trainer.fit(cli.model, cli.datamodule)
     except FloatingPointError as err:  # the lab stops on NaN: report it as such
