@@ -115,7 +115,7 @@ class _Clock(Callback):
 def lab_run(case: dict, device: torch.device, warmup: int, steps: int, fast: bool, runs: str) -> float:
     clock = _Clock(warmup)
     args = ["fit", "--config", str(ROOT / "configs" / case["config"]), "--runs_dir", runs,
-            "--trainer.max_steps", str((warmup + steps) * (case["n_critic"] + 1)),
+            "--trainer.max_steps", str(warmup + steps),  # generator steps
             "--trainer.accelerator", device.type, "--checkpoint.every_n_train_steps", "0",
             "--checkpoint.save_last", "false", *case["data_args"]]
     if fast:

@@ -11,6 +11,8 @@ import torch
 from lightning.pytorch.callbacks import Callback
 from torch import Tensor
 
+from .protocols import Observable, missing_members
+
 
 class GeneratorStepCallback(Callback, ABC):
     """Calls :meth:`run` every ``every_n_steps`` generator steps, and once more at the end of training.
@@ -18,6 +20,9 @@ class GeneratorStepCallback(Callback, ABC):
     Subclasses implement ``run(trainer, pl_module)``.  Every rank calls it (so collective metrics stay in
     step); writing files and images is left to rank 0 (see :meth:`output_path`).
     """
+
+    #: what the observed module must offer (a Protocol from callbacks.protocols), checked at start-up
+    requires: type = Observable
 
     def __init__(self, every_n_steps: int, at_end: bool = True) -> None:
         if every_n_steps < 1:
@@ -28,6 +33,13 @@ class GeneratorStepCallback(Callback, ABC):
     @abstractmethod
     def run(self, trainer: L.Trainer, pl_module: Any) -> None:
         """Observe the model at the current generator step."""
+
+    def setup(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
+        if not isinstance(pl_module, self.requires):
+            raise TypeError(f"{type(self).__name__} cannot observe {type(pl_module).__name__}: it needs "
+                            f"{_lower_first(self.requires.__doc__.strip().rstrip('.'))} (missing: "
+                            f"{', '.join(missing_members(pl_module, self.requires))}). Remove it from "
+                            "trainer.callbacks for this model.")
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
         step = pl_module.g_steps
@@ -57,6 +69,10 @@ class GeneratorStepCallback(Callback, ABC):
 
     def load_state_dict(self, state_dict: dict[str, Any]) -> None:
         self._last_step = state_dict.get("last_step", -1)
+
+
+def _lower_first(text: str) -> str:
+    return text[:1].lower() + text[1:]
 
 
 def real_samples(trainer: L.Trainer, n: int, seed: int = 0) -> Tensor:

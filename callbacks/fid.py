@@ -28,6 +28,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from .base import GeneratorStepCallback, real_samples
+from .protocols import NoiseSampler
 
 INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                          "weights-inception-2015-12-05-6726825d.pth")
@@ -89,6 +90,8 @@ class FID(GeneratorStepCallback):
     classifier, and ``perf/fid_seconds``.  In a distributed run each rank generates its share and
     torchmetrics sums the statistics across ranks.
     """
+
+    requires = NoiseSampler
 
     def __init__(
         self,

@@ -11,6 +11,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from .base import GeneratorStepCallback, real_samples
+from .protocols import NoiseSampler
 
 
 class CriticMonitor(GeneratorStepCallback):
@@ -88,6 +89,8 @@ class ModeCollapseWatch(GeneratorStepCallback):
     data (``val/diversity_real``, computed once) and their ratio; a ratio under ``warn_below`` is a likely
     mode collapse (the lecture flags an absolute 0.1, which depends on the data's scale; a ratio does not).
     """
+
+    requires = NoiseSampler
 
     def __init__(self, every_n_steps: int = 500, num_samples: int = 1000, warn_below: float = 0.5) -> None:
         super().__init__(every_n_steps)

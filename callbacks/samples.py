@@ -10,6 +10,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from .base import GeneratorStepCallback
+from .protocols import NoiseSampler
 from .wandb_logger import STEP_METRIC, WandbLogger
 
 
@@ -33,6 +34,8 @@ def log_image(trainer: L.Trainer, key: str, image: Tensor, step: int, caption: s
 class SampleGrid(GeneratorStepCallback):
     """A grid of samples from the same noise vectors for the whole run (resumes included), every
     ``every_n_steps`` generator steps and at the end; PNGs go to ``<run folder>/samples/``."""
+
+    requires = NoiseSampler
 
     def __init__(
         self,

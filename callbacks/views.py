@@ -12,6 +12,7 @@ from torchvision.io import decode_png
 from torchvision.utils import make_grid, save_image
 
 from .base import GeneratorStepCallback, real_samples
+from .protocols import CriticSampler, NoiseSampler
 from .samples import log_image
 
 
@@ -25,9 +26,12 @@ class ToyDataPlot(GeneratorStepCallback):
     ``<run folder>/toy/step_*.png``.
     """
 
+    requires = CriticSampler
+
     def __init__(self, every_n_steps: int = 500, num_samples: int = 2500, contour: bool = True) -> None:
         super().__init__(every_n_steps)
         self.num_samples, self.contour = num_samples, contour
+        self.requires = CriticSampler if contour else NoiseSampler
 
     def run(self, trainer: L.Trainer, pl_module: Any) -> None:
         fake = pl_module.sample(self.num_samples).float().cpu()
@@ -98,6 +102,8 @@ class LatentInterpolation(GeneratorStepCallback):
     Written to ``<run folder>/interpolation/step_*_{linear,slerp}.png`` and logged as
     ``samples/interpolation_linear`` and ``samples/interpolation_slerp``.
     """
+
+    requires = NoiseSampler
 
     def __init__(self, every_n_steps: int = 1000, rows: int = 4, steps: int = 10, seed: int = 4321) -> None:
         super().__init__(every_n_steps)

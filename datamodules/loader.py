@@ -29,8 +29,9 @@ class EpochBatchSampler(Sampler[list[int]]):
             raise ValueError(f"batch_size={batch_size} must be >= 1")
         per_rank = size // world_size
         if (drop_last and per_rank < batch_size) or per_rank == 0:
-            raise ValueError(f"the data set has {size} samples, too few for one batch of {batch_size} on each of "
-                             f"{world_size} process(es); lower batch_size or use more data.")
+            raise ValueError(f"the data set has {size} samples, too few for one training step of {batch_size} "
+                             f"samples (batch_size x n_critic) on each of {world_size} process(es); lower "
+                             "data.batch_size or model.n_critic, or use more data.")
         self.size, self.batch_size, self.shuffle, self.drop_last = size, batch_size, shuffle, drop_last
         self.seed, self.rank, self.world_size = seed, rank, world_size
         self.epoch = 0
@@ -157,6 +158,7 @@ def resumable_loader(dataset: Dataset, datamodule: Any, batch_size: int, seed: i
     """
     trainer = datamodule.trainer
     rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
+    per_step = batches_per_step(trainer)
     in_memory = isinstance(dataset, TensorSampleSet)
     if in_memory and data_on_device and trainer is not None:
         dataset, pin_memory = dataset.to(trainer.strategy.root_device), False
@@ -164,5 +166,15 @@ def resumable_loader(dataset: Dataset, datamodule: Any, batch_size: int, seed: i
                                 "pin_memory": pin_memory and torch.cuda.is_available()}
     if settings["num_workers"] > 0:
         settings["persistent_workers"] = persistent_workers
-    sampler = EpochBatchSampler(len(dataset), batch_size, seed=seed, rank=rank, world_size=world)
+    sampler = EpochBatchSampler(len(dataset), batch_size * per_step, seed=seed, rank=rank, world_size=world)
     return ResumableDataLoader(dataset, sampler, **settings)
+
+
+def batches_per_step(trainer: Any) -> int:
+    """How many real batches the model's training step consumes (a GAN's ``n_critic``; 1 for other models).
+
+    One training step is one generator step, and each of its critic steps needs its own fresh real batch,
+    so the loader serves ``batches_per_step x batch_size`` samples at once and the module splits them.
+    """
+    module = getattr(trainer, "lightning_module", None) if trainer is not None else None
+    return int(getattr(module, "batches_per_step", 1))

@@ -1,21 +1,32 @@
-"""The one LightningModule that owns the GAN training schedule.
+"""The harness: what every adversarial method shares, so a GAN family only writes its losses.
 
-Manual optimisation: every dataloader batch is one discriminator (critic) step, so each critic step sees a
-fresh real batch (WGAN-GP, Algorithm 1); after every ``n_critic`` discriminator steps comes one generator
-step.  The schedule is driven by the module's own counters ``d_steps`` and ``g_steps``, saved in every
-checkpoint, never by ``batch_idx`` (it restarts each epoch) or ``trainer.global_step``.
+:class:`AdversarialModule` owns the mechanics (manual optimization, the ``n_critic`` schedule on its own
+counters, zero_grad/backward/step with each player's optimizer toggled, finite checks and the NaN stop,
+logging, and counters and RNG states in checkpoints).  A recipe (the unconditional GAN in
+``gan_modules.gan``, a conditional GAN, CycleGAN, ...) subclasses it and answers a few hooks:
 
-What ``trainer.max_steps`` means here: Lightning counts *optimizer* steps, so one generator step and its
-``n_critic`` discriminator steps are ``n_critic + 1`` of them.  A run of ``k`` generator steps needs
-``max_steps = k * (n_critic + 1)``; the configs say so next to the number, and ``train/g_step`` is logged.
+* ``generator_loss(batch) -> (loss, metrics)`` and ``discriminator_loss(batch) -> (loss, metrics)``;
+* ``generator_parameters()`` / ``discriminator_parameters()``: what each optimizer updates (default: the
+  ``generator`` and ``discriminator`` attributes; CycleGAN chains its two of each);
+* ``after_generator_step()`` / ``after_discriminator_step()``: EMA, weight clipping, ...
 
-Named variants (``gan_modules.variants``) only change the defaults of this class.
+**One unit of time: the generator step.**  One Lightning training step is one generator step: its batch
+holds ``n_critic`` fresh real batches (the lab's data modules serve ``n_critic x batch_size`` samples, see
+``datamodules.loader``), the critic takes one step on each (WGAN-GP, Algorithm 1) and the generator one
+step at the end.  Only the generator's optimizer step is counted by Lightning, so ``trainer.global_step``,
+``max_steps``, checkpoint intervals, ``log_every_n_steps``, callbacks and the W&B x-axis all count
+generator steps.  Lazy regularisers read ``d_steps`` / ``g_steps``.
+
+The condition convention: a batch is whatever the data module yields (a tensor, or ``(samples, labels)``,
+or ``(domain_a, domain_b)``), split along its first dimension into the critic's batches; the recipe unpacks
+it.  Penalties take a critic *callable*, so a penalty on ``D(x, y)`` is a closure.
 """
 
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from abc import ABC, abstractmethod
+from collections.abc import Iterable
 from typing import Any
 
 import lightning as L
@@ -23,69 +34,35 @@ import numpy as np
 import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
-from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
+from torch.nn import Parameter
 
-from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
-from .losses import AdversarialLoss
-from .networks import MLPDiscriminator, MLPGenerator
-from .networks.common import apply_spectral_norm, has_batch_norm
-from .regularizers import GradientPenalty, Penalty, clip_weights_
+from .config_types import OptimizerCallable, build, spec
 
 ADAM_DCGAN = spec("torch.optim.Adam", lr=2e-4, betas=(0.5, 0.999))
-NON_SATURATING = spec("gan_modules.losses.NonSaturatingLoss")
 CHECKPOINT_KEY = "gan_lab"
 _PROGRESS_BAR = ("train/d_loss", "train/g_loss", "train/g_step")
 
+Metrics = dict[str, Tensor]
 
-class GANModule(L.LightningModule):
-    """An unconditional GAN: a generator, a discriminator, a loss, optional penalty, clipping and EMA."""
+
+class AdversarialModule(L.LightningModule, ABC):
+    """Manual optimization of a generator side and a discriminator side; subclasses supply the losses."""
 
     def __init__(
         self,
-        generator: GeneratorFactory = MLPGenerator,               # (latent_dim, data_shape) -> network
-        discriminator: DiscriminatorFactory = MLPDiscriminator,   # (data_shape) -> network giving (N,) scores
-        loss: AdversarialLoss = NON_SATURATING,                    # losses of both players, on raw scores
-        penalty: Penalty | None = None,                            # gradient penalty / R1 / DRAGAN on the critic
-        weight_clip: float | None = None,                          # clamp critic weights to [-c, c] (WGAN)
-        spectral_norm: bool = False,                               # spectral norm on every critic layer (SNGAN)
-        joint_critic: bool = False,                                # fast path: one critic call on real+fake
-        channels_last: bool = False,                               # fast path: NHWC memory format (GPU convs)
-        n_critic: int = 1,                                         # discriminator steps per generator step
-        g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
-        d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
-        latent_dim: int = 64,                                      # size of the noise vector z
-        ema_decay: float | None = None,                            # EMA of generator weights, used for sampling
-        data_shape: Sequence[int] | None = None,                   # one sample's shape; linked from the data
+        n_critic: int = 1,                                 # discriminator steps per generator step
+        g_optimizer: OptimizerCallable = ADAM_DCGAN,       # optimizer of the generator side
+        d_optimizer: OptimizerCallable = ADAM_DCGAN,       # optimizer of the discriminator side
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
         self.automatic_optimization = False
-        _check_settings(n_critic=n_critic, latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay,
-                        data_shape=data_shape)
-        self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
-        self.latent_dim, self.n_critic, self.weight_clip, self.ema_decay = latent_dim, n_critic, weight_clip, ema_decay
-        self.loss: AdversarialLoss = build(loss, AdversarialLoss)
-        self.penalty: Penalty | None = build(penalty, Penalty | None)
+        if not isinstance(n_critic, int) or n_critic < 1:
+            raise ValueError(f"model.n_critic={n_critic}: must be an integer >= 1 (discriminator steps per "
+                             "generator step; WGAN and WGAN-GP use 5).")
+        self.n_critic = n_critic
         self.g_optimizer_factory = build(g_optimizer, OptimizerCallable)
         self.d_optimizer_factory = build(d_optimizer, OptimizerCallable)
-        self.generator = build(generator, GeneratorFactory)(latent_dim, self.data_shape)
-        self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape)
-        if spectral_norm:
-            apply_spectral_norm(self.discriminator)
-        if joint_critic and has_batch_norm(self.discriminator):
-            raise ValueError("model.joint_critic=true scores real and generated samples in one batch, which changes "
-                             "what batch norm computes; give the discriminator norm: layer, instance or none, or "
-                             "set joint_critic: false.")
-        self.joint_critic, self.channels_last = joint_critic, channels_last
-        if channels_last:
-            self.generator.to(memory_format=torch.channels_last)
-            self.discriminator.to(memory_format=torch.channels_last)
-        self._check_networks()
-        self.generator_ema: AveragedModel | None = None
-        if ema_decay is not None:
-            self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
-                                               use_buffers=True)
-            self.generator_ema.requires_grad_(False)
         self.d_steps = 0  # discriminator steps taken; saved in checkpoints
         self.g_steps = 0  # generator steps taken; saved in checkpoints
         self._rng_to_restore: dict[str, Any] | None = None
@@ -93,50 +70,97 @@ class GANModule(L.LightningModule):
         self._finite: dict[str, Tensor] = {}  # loss name -> "finite at every step since the last check"
         self._some_finite: dict[str, Tensor] = {}  # loss name -> "finite at some step since the last check"
         self._last_finite_step = 0
+        self._warned_split = False
 
-    # ------------------------------------------------------------------ public API
-    def sample_latent(self, n: int) -> Tensor:
-        """n noise vectors z ~ N(0, I) on the module's device."""
-        return torch.randn(n, self.latent_dim, device=self.device)
+    # ------------------------------------------------------------------ hooks for recipes
+    @abstractmethod
+    def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
+        """The discriminator side's loss on one real batch, and detached metrics to log."""
 
-    @torch.no_grad()
-    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True) -> Tensor:
-        """``n`` samples in data space (or one per row of ``z``), from the EMA generator when there is one."""
-        if z is None:
-            if n is None:
-                raise ValueError("sample() needs either n or z")
-            z = self.sample_latent(n)
-        net = self.generator_ema.module if (use_ema and self.generator_ema is not None) else self.generator
-        was_training = net.training
-        net.eval()
-        try:
-            return net(z.to(self.device))
-        finally:
-            net.train(was_training)
+    @abstractmethod
+    def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
+        """The generator side's loss (``batch`` is the step's last real batch), and detached metrics."""
 
-    def forward(self, z: Tensor) -> Tensor:
-        return self.generator(z)
+    def generator_parameters(self) -> Iterable[Parameter]:
+        """What the generator optimizer updates."""
+        return self.generator.parameters()
+
+    def discriminator_parameters(self) -> Iterable[Parameter]:
+        """What the discriminator optimizer updates."""
+        return self.discriminator.parameters()
+
+    def after_discriminator_step(self) -> None:
+        """Runs after every discriminator update (weight clipping, ...)."""
+
+    def after_generator_step(self) -> None:
+        """Runs after every generator update (EMA, ...)."""
+
+    @property
+    def batches_per_step(self) -> int:
+        """Real batches one training step consumes; the lab's loaders serve that many at once."""
+        return self.n_critic
 
     # ------------------------------------------------------------------ training
     def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.g_optimizer_factory(self.generator.parameters()),
-                self.d_optimizer_factory(self.discriminator.parameters())]
+        return [self.g_optimizer_factory(self.generator_parameters()),
+                self.d_optimizer_factory(self.discriminator_parameters())]
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        """One generator step: ``n_critic`` critic updates, each on its own fresh real batch, then G."""
         g_opt, d_opt = self.optimizers()
-        metrics = self.discriminator_step(real, d_opt)
-        self.d_steps += 1
-        if self.d_steps % self.n_critic == 0:
-            metrics.update(self.generator_step(real.shape[0], g_opt))
-            self.g_steps += 1
-            if self.g_steps % max(self.trainer.log_every_n_steps, 1) == 0:
-                self.log_step_metrics(metrics)
+        batches = self.split_batch(batch)
+        metrics: Metrics = {}
+        for real in batches:
+            metrics.update(self.optimize(d_opt, self.discriminator_loss, real, "train/d_loss", counted=False))
+            self.d_steps += 1
+            self.after_discriminator_step()
+        metrics.update(self.optimize(g_opt, self.generator_loss, batches[-1], "train/g_loss", counted=True))
+        self.g_steps += 1
+        self.after_generator_step()
+        if self.g_steps % max(self.trainer.log_every_n_steps, 1) == 0:
+            self.log_step_metrics(metrics)
+
+    def optimize(self, optimizer: Any, loss_fn: Any, batch: Any, name: str, counted: bool) -> Metrics:
+        """zero_grad, backward and step one side, the other side's parameters frozen meanwhile.
+
+        Only the generator's step goes through ``LightningOptimizer.step`` and so adds one to
+        ``trainer.global_step``; a discriminator step goes straight to the strategy (the same precision
+        plugin, GradScaler and gradient averaging, not counted).  That is what makes every Lightning step
+        count a generator step (tests/test_schedule.py fails if Lightning changes it).
+        """
+        self.toggle_optimizer(optimizer)
+        try:
+            loss, metrics = loss_fn(batch)
+            optimizer.zero_grad(set_to_none=True)
+            self.manual_backward(loss)
+            if counted:
+                optimizer.step()
+            else:
+                self.trainer.strategy.optimizer_step(optimizer.optimizer, _no_closure, self)
+        finally:
+            self.untoggle_optimizer(optimizer)
+        metrics[name] = loss.detach()
+        self._track_finite(name, metrics[name])
+        return metrics
+
+    def split_batch(self, batch: Any) -> list[Any]:
+        """The step's batch as ``batches_per_step`` batches along dim 0 (tensors, or tuples of tensors)."""
+        n = self.batches_per_step
+        first = batch[0] if isinstance(batch, (list, tuple)) else batch
+        if len(first) % n and not self._warned_split:
+            self._warned_split = True
+            rank_zero_warn(f"a training batch of {len(first)} samples does not split into {n} equal critic "
+                           f"batches; the lab's data modules serve n_critic x batch_size samples per step.")
+        if n == 1:
+            return [batch]
+        if isinstance(batch, (list, tuple)):
+            return list(zip(*(t.tensor_split(n) for t in batch), strict=True))
+        return list(batch.tensor_split(n))
 
     def log_step_metrics(self, metrics: dict[str, Tensor]) -> None:
         """Send this step's values to the loggers and the progress bar.
 
-        Called every ``trainer.log_every_n_steps`` *generator* steps.  It bypasses ``self.log``, which costs
+        Called every ``trainer.log_every_n_steps`` generator steps.  It bypasses ``self.log``, which costs
         about a millisecond per value on every step and would outweigh a toy model's whole step; the one
         ``tolist()`` here is the only host-device sync of the training loop.
         """
@@ -149,65 +173,14 @@ class GANModule(L.LightningModule):
 
     def log_metrics(self, values: dict[str, float]) -> dict[str, float]:
         """Send plain numbers to every logger with ``train/g_step``, the x-axis of every panel (callbacks use
-        this too)."""
+        this too), and into ``trainer.callback_metrics``, where ``ModelCheckpoint(monitor=...)`` and
+        ``EarlyStopping`` look (``val/fid``, ``val/modes``, ...)."""
         values = {**values, "train/g_step": self.g_steps}
         if self._trainer is not None:
             for logger in self.loggers:
                 logger.log_metrics(values, step=self.global_step)
+            self.trainer.callback_metrics.update({k: torch.tensor(float(v)) for k, v in values.items()})
         return values
-
-    def discriminator_step(self, real: Tensor, d_opt: Any) -> dict[str, Tensor]:
-        """One critic update on a real batch and a fresh generated batch; returns detached metrics."""
-        if self.channels_last and real.dim() == 4:
-            real = real.contiguous(memory_format=torch.channels_last)
-        with torch.no_grad():
-            fake = self.generator(self.sample_latent(real.shape[0]))
-        if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
-            real_scores, fake_scores = self.discriminator(torch.cat([real, fake])).split(real.shape[0])
-        else:
-            real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)
-        loss = self.loss.discriminator(real_scores, fake_scores)
-        metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
-        if self.loss.is_wasserstein:
-            metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
-        if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
-            value = self.penalty(self.discriminator, real, fake, scale=self._grad_scale())
-            loss = loss + (self.penalty.weight * self.penalty.interval) * value
-            metrics["train/gp"] = value.detach()
-        d_opt.zero_grad(set_to_none=True)
-        self.manual_backward(loss)
-        d_opt.step()
-        if self.weight_clip is not None:
-            clip_weights_(self.discriminator, self.weight_clip)
-        metrics["train/d_loss"] = loss.detach()
-        self._track_finite("train/d_loss", metrics["train/d_loss"])
-        return metrics
-
-    def generator_step(self, batch_size: int, g_opt: Any) -> dict[str, Tensor]:
-        """One generator update against the current discriminator; returns detached metrics."""
-        self.toggle_optimizer(g_opt)  # no weight gradients for the discriminator in this step
-        try:
-            loss = self.loss.generator(self.discriminator(self.generator(self.sample_latent(batch_size))))
-            g_opt.zero_grad(set_to_none=True)
-            self.manual_backward(loss)
-            g_opt.step()
-        finally:
-            self.untoggle_optimizer(g_opt)
-        if self.generator_ema is not None:
-            self.update_ema()
-        self._track_finite("train/g_loss", loss.detach())
-        return {"train/g_loss": loss.detach()}
-
-    def update_ema(self) -> None:
-        """torch's EMA update with a warm-up: the decay is min(ema_decay, (1 + t) / (10 + t)) at generator step t.
-
-        Without it a 0.999 average drags the untrained initial weights along for thousands of steps (on the
-        ring it covered 2 of 8 modes after 2,600 generator steps); TensorFlow's ExponentialMovingAverage uses
-        the same rule.
-        """
-        decay = min(self.ema_decay, (1 + self.g_steps) / (10 + self.g_steps))
-        self.generator_ema.multi_avg_fn = get_ema_multi_avg_fn(decay)
-        self.generator_ema.update_parameters(self.generator)
 
     def _track_finite(self, name: str, loss: Tensor) -> None:
         """Remember, without a GPU sync, whether a loss was NaN/inf at some step and at every step."""
@@ -294,66 +267,21 @@ class GANModule(L.LightningModule):
                   for k in own if k in saved and tuple(saved[k].shape) != tuple(own[k].shape)]
         if missing or unexpected or shapes:
             data_shape = checkpoint.get("hyper_parameters", {}).get("data_shape")
+            own_shape = self.hparams.get("data_shape")
             lines = [f"the checkpoint's networks do not match this config's ({type(self).__name__}):"]
-            if data_shape is not None and tuple(data_shape) != self.data_shape:
+            if data_shape is not None and own_shape is not None and tuple(data_shape) != tuple(own_shape):
                 lines.append(f"  it was trained on samples of shape {tuple(data_shape)}, these data have "
-                             f"{self.data_shape}")
+                             f"{tuple(own_shape)}")
             lines += [f"  shape of {s}" for s in shapes[:5]]
             lines += [f"  in this config only: {', '.join(missing[:5])}"] if missing else []
             lines += [f"  in the checkpoint only: {', '.join(unexpected[:5])}"] if unexpected else []
             lines.append("Resume with the config the run was trained with (its run folder holds config.yaml).")
             raise ValueError("\n".join(lines))
 
-    # ------------------------------------------------------------------ start-up checks
-    def _check_networks(self) -> None:
-        """Fail at start-up, with both shapes named, when the networks do not fit the data."""
-        gen, disc = type(self.generator).__name__, type(self.discriminator).__name__
-        modes = (self.generator.training, self.discriminator.training)
-        self.generator.eval()
-        self.discriminator.eval()
-        try:
-            with torch.no_grad():
-                try:
-                    out = self.generator(torch.zeros(2, self.latent_dim))
-                except RuntimeError as err:
-                    raise ValueError(f"model.generator ({gen}) failed on a batch of noise of shape "
-                                     f"(2, {self.latent_dim}): {err}") from err
-                if tuple(out.shape[1:]) != self.data_shape:
-                    raise ValueError(f"model.generator ({gen}) makes samples of shape {tuple(out.shape[1:])}, "
-                                     f"but the data's samples have shape {self.data_shape}; choose a generator "
-                                     "for this data size or change the datamodule's size.")
-                try:
-                    scores = self.discriminator(torch.zeros(2, *self.data_shape))
-                except RuntimeError as err:
-                    raise ValueError(f"model.discriminator ({disc}) failed on a batch of shape "
-                                     f"(2, *{self.data_shape}): {err}") from err
-                if tuple(scores.shape) != (2,):
-                    raise ValueError(f"model.discriminator ({disc}) must return one raw score per sample, shape "
-                                     f"(N,), but returned {tuple(scores.shape)} for N=2; flatten its output "
-                                     "(e.g. `.view(-1)`) and drop any final sigmoid.")
-        finally:
-            self.generator.train(modes[0])
-            self.discriminator.train(modes[1])
-        if isinstance(self.penalty, GradientPenalty) and has_batch_norm(self.discriminator):
-            rank_zero_warn(f"model.discriminator ({disc}) uses batch norm under a gradient penalty: the penalty is "
-                           "per sample and batch norm mixes samples (WGAN-GP paper, section 4). Set its norm to "
-                           "layer, instance or none.")
 
 
-def _check_settings(**s: Any) -> None:
-    """Errors for settings that cannot work, naming the setting and a fix."""
-    if not isinstance(s["n_critic"], int) or s["n_critic"] < 1:
-        raise ValueError(f"model.n_critic={s['n_critic']}: must be an integer >= 1 (discriminator steps per "
-                         "generator step; WGAN and WGAN-GP use 5).")
-    if s["latent_dim"] < 1:
-        raise ValueError(f"model.latent_dim={s['latent_dim']}: must be >= 1.")
-    if s["weight_clip"] is not None and s["weight_clip"] <= 0:
-        raise ValueError(f"model.weight_clip={s['weight_clip']}: must be > 0 (WGAN uses 0.01), or null for none.")
-    if s["ema_decay"] is not None and not 0.0 < s["ema_decay"] < 1.0:
-        raise ValueError(f"model.ema_decay={s['ema_decay']}: must lie in (0, 1), e.g. 0.999, or null for none.")
-    if s["data_shape"] is None:
-        raise ValueError("model.data_shape is missing: it is linked from the datamodule by main.py; when building "
-                         "a module in Python, pass data_shape=datamodule.data_shape.")
+def _no_closure() -> None:
+    """Manual optimization: backward already ran; the optimizer step needs no closure."""
 
 
 def _rng_states() -> dict[str, Any]:
@@ -382,4 +310,4 @@ def _set_rng_states(states: dict[str, Any], rank: int = 0) -> None:
             torch.cuda.set_rng_state(per_rank[rank])
 
 
-__all__ = ["GANModule"]
+__all__ = ["AdversarialModule"]

@@ -9,7 +9,7 @@ from pathlib import Path
 import torch
 from torchvision.utils import save_image
 
-from .base import GANModule
+from .gan import GANModule
 
 
 def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:

@@ -1,15 +1,16 @@
 """The named GAN variants: each one is the base module with its paper's defaults.
 
 Every argument stays overridable from YAML (``model.init_args.<name>``); ``**kwargs`` passes the rest of
-:class:`~gan_modules.base.GANModule`'s arguments through, and the CLI reads them from there.
+:class:`~gan_modules.gan.GANModule`'s arguments through, and the CLI reads them from there.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from .base import ADAM_DCGAN, NON_SATURATING, GANModule
+from .base import ADAM_DCGAN
 from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, spec
+from .gan import NON_SATURATING, GANModule
 from .losses import AdversarialLoss
 from .regularizers import Penalty
 

@@ -1,0 +1,47 @@
+"""What a callback needs from the module it observes, as ``typing.Protocol``s checked at start-up.
+
+A callback that cannot apply to a module (a grid from fixed noise on a model that takes no noise, a critic
+contour on a model without a critic) says so when ``fit`` starts, naming what is missing, instead of failing
+mid-run.  Any module with these attributes qualifies: the lab's own, or yours.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol, runtime_checkable
+
+from torch import Tensor, nn
+
+
+@runtime_checkable
+class Observable(Protocol):
+    """Every module a GeneratorStepCallback watches: a generator-step counter and a way to log numbers."""
+
+    g_steps: int
+
+    def log_metrics(self, values: dict[str, float]) -> dict[str, float]: ...
+
+
+@runtime_checkable
+class NoiseSampler(Observable, Protocol):
+    """A generator driven by noise: ``sample(n)`` or ``sample(z=...)`` gives samples of ``data_shape``."""
+
+    latent_dim: int
+    data_shape: tuple[int, ...]
+
+    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True) -> Tensor: ...
+
+
+@runtime_checkable
+class CriticSampler(NoiseSampler, Protocol):
+    """A noise-driven generator and a critic scoring samples (the toy plot draws its contour)."""
+
+    discriminator: nn.Module
+
+
+def missing_members(module: Any, protocol: type) -> list[str]:
+    """The attributes ``protocol`` asks for that ``module`` lacks."""
+    names = [n for klass in protocol.__mro__ if klass not in (object, Protocol, Any)
+             for n in getattr(klass, "__annotations__", {})]
+    names += [n for klass in protocol.__mro__ if getattr(klass, "_is_protocol", False)
+              for n, v in vars(klass).items() if callable(v) and not n.startswith("_")]
+    return sorted({n for n in names if not hasattr(module, n)})
