@@ -3,6 +3,7 @@
     python main.py fit --config configs/wgan_gp_ring.yaml                   # 2-D toy, no download, CPU minutes
     python main.py fit --config configs/wgan_gp_ring.yaml --ckpt_path last  # resume the newest run of it
     python main.py fit --config configs/wgan_gp_ring.yaml --model.init_args.n_critic 3 --trainer.max_steps 800
+    python main.py fit --config configs/wgan_gp_ring.yaml --config configs/debug/tiny_ring.yaml  # a 20 s smoke run
     python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
     python main.py sample --ckpt_path runs/wgan_gp_ring/<run id>/checkpoints/last.ckpt --num_samples 64
 
@@ -10,8 +11,8 @@ Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
 credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` command.
 
-``trainer.max_steps`` counts optimizer steps, as everywhere in Lightning: a generator step and its
-``n_critic`` discriminator steps are ``n_critic + 1`` of them (see ``gan_modules/base.py``).
+Every step count (``trainer.max_steps``, ``checkpoint.every_n_train_steps``, ``log_every_n_steps``, callbacks'
+``every_n_steps``) means generator steps, whatever ``n_critic`` is (see ``gan_modules/base.py``).
 """
 
 from __future__ import annotations
@@ -187,9 +188,9 @@ def _add_default_progress_bar(trainer_cfg: Any) -> None:
 def _run_name(cfg: Any) -> str:
     if cfg.get("name"):
         return cfg.name
-    configs = cfg.get("config") or []
-    if configs:
-        return Path(str(configs[-1])).stem
+    configs = [c for c in cfg.get("config") or [] if Path(str(c)).parent.name != "debug"]
+    if configs:  # the experiment's config, not a debug preset composed after it
+        return Path(str(configs[0])).stem
     return "run"
 
 

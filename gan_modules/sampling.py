@@ -10,6 +10,7 @@ import torch
 from torchvision.utils import save_image
 
 from .gan import GANModule
+from .latent import interpolation_latents
 
 
 def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
@@ -28,8 +29,6 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
                    use_ema: bool = True, interpolation_steps: int = 10) -> list[Path]:
     """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips."""
-    from callbacks.views import interpolation_latents
-
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     gen = torch.Generator().manual_seed(seed)

@@ -10,7 +10,7 @@ from wandb_records import offline_run_contents
 
 from callbacks.fid import FID, class_coverage
 from callbacks.monitors import mean_pairwise_distance
-from callbacks.views import interpolation_latents, slerp
+from gan_modules.latent import interpolation_latents, slerp
 from main import cli_main
 
 RING = ["--trainer.max_steps", "120", "--data.init_args.num_samples", "1024", "--trainer.log_every_n_steps", "5"]
