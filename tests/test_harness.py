@@ -119,3 +119,24 @@ def test_two_generator_two_discriminator_recipe_updates_all_four_networks():
     _trainer(3).fit(module, Pairs())
     assert module.g_steps == 3
     assert all(not torch.equal(before[k], v) for k, v in module.state_dict().items())
+
+
+def test_the_readme_example_variant_trains():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    code = re.search(r"```python\n(import torch, torch.nn.functional.*?)```", readme, re.S).group(1)
+    namespace: dict = {}
+    exec(code, namespace)
+
+    class Labeled(L.LightningDataModule):
+        def train_dataloader(self):
+            gen = torch.Generator().manual_seed(0)
+            x, y = torch.randn(256, 2, generator=gen), torch.randint(8, (256,), generator=gen)
+            return resumable_loader(TensorSampleSet(x, y), self, 32, seed=0)
+
+    torch.manual_seed(0)
+    module = namespace["TinyCGAN"]()
+    _trainer(4).fit(module, Labeled())
+    assert module.g_steps == 4 and {"train/d_loss", "train/g_loss"} <= set(module.latest_metrics)
