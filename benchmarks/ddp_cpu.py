@@ -22,6 +22,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET = ROOT / "configs" / "debug" / "quiet.yaml"  # no progress bar, summary or logger
 
 
 class SaveRankWeights(Callback):
@@ -35,7 +36,7 @@ class SaveRankWeights(Callback):
 
 def run(strategy: str, devices: int, steps: int, runs: Path) -> dict:
     cmd = [sys.executable, str(ROOT / "main.py"), "fit", "--config", str(ROOT / "configs" / "wgan_gp_ring.yaml"),
-           "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--runs_dir", str(runs / strategy),
+           "--config", str(QUIET), "--runs_dir", str(runs / strategy),
            "--trainer.max_steps", str(steps), "--data.init_args.num_samples", "20000",
            "--trainer.devices", str(devices), "--trainer.accelerator", "cpu", "--trainer.strategy", strategy,
            "--trainer.callbacks+=ddp_cpu.SaveRankWeights", "--checkpoint.save_last", "false"]
@@ -57,13 +58,13 @@ def run(strategy: str, devices: int, steps: int, runs: Path) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--steps", type=int, default=600, help="optimizer steps (6 per generator step)")
+    parser.add_argument("--steps", type=int, default=100, help="generator steps")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         rows = [("single process (baseline)", run("auto", 1, args.steps, Path(tmp)))]
         for strategy in ("ddp", "ddp_find_unused_parameters_true", "gan_ddp"):
             rows.append((strategy, run(strategy, 2, args.steps, Path(tmp))))
-    print(f"\nWGAN-GP ring, {args.steps} optimizer steps, 2 CPU processes (gloo), 1 thread each, torch "
+    print(f"\nWGAN-GP ring, {args.steps} generator steps, 2 CPU processes (gloo), 1 thread each, torch "
           f"{torch.__version__}; wall time includes start-up\n")
     print("| strategy | finished | ranks identical | G steps/s | first error |")
     print("|---|---|---|---|---|")

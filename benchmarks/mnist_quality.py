@@ -29,8 +29,7 @@ from callbacks.fid import FID  # noqa: E402
 from main import cli_main  # noqa: E402
 
 CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist"]
-QUIET = ["--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-         "--trainer.enable_model_summary", "false"]
+QUIET = ["--config", str(ROOT / "configs" / "debug" / "quiet.yaml")]
 
 
 def train_classifier(runs: str) -> str:

@@ -28,6 +28,7 @@ import torch
 from lightning.pytorch.callbacks import Callback
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET = ROOT / "configs" / "debug" / "quiet.yaml"  # no progress bar, summary or logger
 sys.path.insert(0, str(ROOT))
 
 from main import cli_main  # noqa: E402
@@ -65,10 +66,10 @@ def run(precision: str, steps: int, accelerator: str, runs: str, setup: list[str
     critic = ["--model.init_args.n_critic", str(n_critic)] if n_critic else []
     cli = cli_main([*setup, "--runs_dir", runs, *how, *critic, "--trainer.accelerator", accelerator,
                     "--trainer.log_every_n_steps", "1",
-                    "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.callbacks", "[]",
+                    "--config", str(QUIET), "--trainer.callbacks", "[]",
                     "--checkpoint.save_last", "false"], run=False)
     cli.trainer.callbacks.append(record)
-    cli.trainer.fit_loop.epoch_loop.max_steps = steps * (cli.model.n_critic + 1)  # optimizer steps: `steps` G steps
+    cli.trainer.fit_loop.epoch_loop.max_steps = steps  # generator steps
     try:
         cli.trainer.fit(cli.model, cli.datamodule)
     except FloatingPointError as err:  # the lab stops on NaN: report it as such

@@ -27,6 +27,7 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+QUIET = ROOT / "configs" / "debug" / "quiet.yaml"  # no progress bar, summary or logger
 sys.path.insert(0, str(ROOT))
 
 from main import cli_main  # noqa: E402
@@ -41,8 +42,7 @@ def train_and_score(config: str, seed: int, budget_s: float, extra: list[str], r
     budget = ["--trainer.max_time", as_ddhhmmss(budget_s), "--trainer.max_steps", "100000000"] if budget_s > 0 else []
     cli = cli_main([
         "fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), "--seed_everything", str(seed),
-        "--data.init_args.seed", str(seed), "--trainer.logger", "false", "--trainer.enable_progress_bar", "false",
-        "--trainer.enable_model_summary", "false", *budget,
+        "--data.init_args.seed", str(seed), "--config", str(QUIET), *budget,
         "--runs_dir", runs_dir, "--checkpoint.save_last", "false", "--checkpoint.save_top_k", "0", *extra,
     ])
     wall = time.perf_counter() - start
