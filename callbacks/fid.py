@@ -14,8 +14,7 @@ module has one.  Two feature extractors:
 
 from __future__ import annotations
 
-import hashlib
-import json
+import inspect
 import math
 import time
 from pathlib import Path
@@ -27,15 +26,12 @@ from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
+from datamodules.identity import digest, tensors_digest, weights_digest
+
 from .base import GeneratorStepCallback, real_samples
 
 INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/download/v0.2.0/"
                          "weights-inception-2015-12-05-6726825d.pth")
-
-
-# datamodule settings that change how data are served, not which data: they do not key the cache
-_NOT_ABOUT_THE_DATA = {"batch_size", "num_workers", "pin_memory", "persistent_workers", "prepare_data_per_node",
-                       "seed", "download", "cache", "cache_dir", "allow_zero_length_dataloader_with_multiple_devices"}
 
 
 class InceptionFeatures(nn.Module):
@@ -119,13 +115,24 @@ class FID(GeneratorStepCallback):
         return self.extractor
 
     def cache_file(self, trainer: L.Trainer) -> Path:
-        """One file per (data set and its preprocessing, feature extractor, number of real samples)."""
+        """One file per (real data, feature extractor, number of real samples), each identified by content.
+
+        The data module states what determines its samples (``identity()``: files with their sizes and
+        modification times, preprocessing, subset, seed; see ``datamodules.identity``), so how the data are
+        served (batch size, workers, ``data_on_device``) never matters; a data module without ``identity()`` is
+        identified by the real samples themselves.  The extractor counts by its weights' hash (not a file name)
+        and its class's source code, which holds its preprocessing.
+        """
         dm = trainer.datamodule
-        data = {k: v for k, v in sorted(vars(dm).items()) if isinstance(v, (str, int, float, bool, tuple, type(None)))
-                and not k.startswith("_") and k not in _NOT_ABOUT_THE_DATA}
-        key = json.dumps({"data": type(dm).__name__, "settings": data, "features": self.build_extractor().source,
-                          "n": self.num_samples}, default=str, sort_keys=True)
-        return self.cache_dir / f"{type(dm).__name__}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+        data = (dm.identity() if hasattr(dm, "identity")
+                else {"samples_sha256": tensors_digest({"samples": real_samples(trainer, self.num_samples)})})
+        extractor = self.build_extractor()
+        try:
+            code = inspect.getsource(type(extractor))
+        except (OSError, TypeError):  # a class defined interactively has no source file
+            code = type(extractor).__qualname__
+        key = {"data": data, "features": {"code": code, "weights": weights_digest(extractor)}, "n": self.num_samples}
+        return self.cache_dir / f"{type(dm).__name__}-{digest(key)[:16]}.pt"
 
     def real_statistics(self, trainer: L.Trainer, device: torch.device) -> dict[str, Tensor]:
         """The real features' sum, outer-product sum and count (FID) and the features (KID), cached."""
