@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from conftest import CONFIGS
 
 from datamodules import CelebADataModule, ImageFolderDataModule, MNISTDataModule
 from datamodules.mnist_offline import write_idx, write_mnist
@@ -183,3 +184,21 @@ def test_a_truncated_mnist_file_is_named_with_its_expected_size(tmp_path):
     with pytest.raises(ValueError, match=r"train-images-idx3-ubyte is damaged: it has 1,000 bytes, expected 31,376 "
                                          r"bytes .*download: true.*make mnist-offline"):
         MNISTDataModule(data_dir=str(tmp_path), download=False).prepare_data()
+
+
+@pytest.mark.slow
+def test_two_processes_on_a_fresh_folder_decode_once(tmp_path):
+    from test_faults import main_py
+
+    write_jpegs(tmp_path / "data" / "img_align_celeba", [(178, 218)] * 8)
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "dcgan_celeba.yaml"), "--trainer.devices", "2",
+                   "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp", "--trainer.max_steps", "2",
+                   "--trainer.callbacks", "[]", "--data.init_args.data_dir", str(tmp_path / "data"),
+                   "--data.init_args.batch_size", "2", "--data.init_args.num_workers", "0",
+                   "--model.init_args.generator.init_args.width", "8",
+                   "--model.init_args.discriminator.init_args.width", "8")
+    out, _ = proc.communicate(timeout=600)
+    assert proc.returncode == 0, out[-3000:]
+    assert out.count("decoding 8 images once: 100%") == 1, out[-3000:]  # one process decoded, the other loaded
+    cache = tmp_path / "data" / "img_align_celeba" / ".gan_lab_cache"
+    assert [p.suffix for p in cache.iterdir()] == [".pt"]
