@@ -16,6 +16,7 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 from __future__ import annotations
 
+import importlib
 import logging
 import os
 import string
@@ -32,11 +33,13 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from callbacks.checkpointing import AtomicCheckpointIO, GracefulStop, LastCheckpoint
 from callbacks.wandb_logger import WandbLogger
-from gan_modules import strategies  # noqa: F401  (registers trainer.strategy: gan_ddp)
+from gan_modules import GANModule
+from gan_modules.strategies import GANDDPStrategy  # importing registers trainer.strategy: gan_ddp
 
 RUN_INFO_KEY = "gan_lab_run"
 RUN_ID_ENV = "GAN_LAB_RUN_ID"
@@ -107,6 +110,7 @@ class GANLabCLI(LightningCLI):
         self.run_id, self.run_dir = run_id, run_dir
         cfg.trainer.default_root_dir = run_dir
         _add_default_progress_bar(cfg.trainer)
+        _choose_strategy(cfg)
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(Path(run_dir, "checkpoints"))
         logger = cfg.trainer.logger
@@ -182,6 +186,64 @@ def _add_default_progress_bar(trainer_cfg: Any) -> None:
     if trainer_cfg.enable_progress_bar is False or any("ProgressBar" in c.class_path for c in callbacks):
         return
     trainer_cfg.callbacks = [*callbacks, Namespace(class_path="callbacks.ProgressBar", init_args=Namespace())]
+
+
+def _choose_strategy(cfg: Any) -> None:
+    """Data parallelism that works for GANs: ``gan_ddp`` when the config names no strategy but asks for several
+    processes (Lightning would pick ``ddp``), and a start-up error for a DDP wrapper that a GAN step breaks."""
+    trainer = cfg.trainer
+    if trainer.strategy == "auto":
+        if _process_count(trainer) > 1:
+            trainer.strategy = "gan_ddp"
+        return
+    strategy, find_unused = _strategy_class(trainer.strategy)
+    if (strategy is not None and issubclass(strategy, DDPStrategy) and not issubclass(strategy, GANDDPStrategy)
+            and not find_unused and issubclass(_import(cfg.model.class_path) or object, GANModule)):
+        name = trainer.strategy if isinstance(trainer.strategy, str) else strategy.__name__
+        raise ValueError(
+            f"--trainer.strategy {name} cannot train a GAN: DDP's wrapper stops with \"parameters that were not "
+            "used in producing the loss\" because the discriminator step leaves the generator without gradients. "
+            "Use --trainer.strategy gan_ddp (what the lab picks when no strategy is named), or "
+            "ddp_find_unused_parameters_true (slower).")
+
+
+def _process_count(trainer: Any) -> int:
+    """Processes per run (devices x nodes), parsed as Lightning's accelerator connector will parse them."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
+
+    name = trainer.accelerator
+    if name in ("auto", "gpu"):
+        accelerator = next((a for a in (CUDAAccelerator, MPSAccelerator) if a.is_available()), CPUAccelerator)
+    elif isinstance(name, str) and name in AcceleratorRegistry:
+        accelerator = AcceleratorRegistry[name]["accelerator"]
+    else:
+        return 1  # a user's own accelerator: leave the choice to Lightning
+    try:
+        devices = (accelerator.auto_device_count() if trainer.devices == "auto"
+                   else len(accelerator.get_parallel_devices(accelerator.parse_devices(trainer.devices))))
+    except Exception:
+        return 1  # an invalid device request: the Trainer raises its own, clearer error
+    return devices * int(trainer.num_nodes or 1)
+
+
+def _strategy_class(strategy: Any) -> tuple[type | None, bool]:
+    """The class a strategy setting names (registry name, class_path or instance) and its find_unused_parameters."""
+    if isinstance(strategy, str):
+        if strategy not in StrategyRegistry:
+            return None, False
+        entry = StrategyRegistry[strategy]
+        return entry["strategy"], bool(entry["init_params"].get("find_unused_parameters"))
+    if isinstance(strategy, Namespace):
+        return _import(strategy.class_path), bool((strategy.get("init_args") or {}).get("find_unused_parameters"))
+    return type(strategy), bool(getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters"))
+
+
+def _import(class_path: str) -> type | None:
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def _run_name(cfg: Any) -> str:
