@@ -16,6 +16,7 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import logging
 import os
@@ -179,6 +180,15 @@ class _RunInfo(Callback):
     def state_dict(self) -> dict[str, str]:
         return {"run_id": self.run_id, "run_dir": self.run_dir}
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Every rank takes rank 0's run: processes started by torchrun, srun or on other nodes chose their own."""
+        chosen = self.run_dir
+        self.run_id, self.run_dir = trainer.strategy.broadcast((self.run_id, self.run_dir), src=0)
+        if chosen != self.run_dir:
+            trainer._default_root_dir = self.run_dir  # set from the local choice before the process group existed
+            with contextlib.suppress(OSError):
+                Path(chosen).rmdir()  # the local choice's folder, if a logger created it and it stayed empty
+
 
 def _add_default_progress_bar(trainer_cfg: Any) -> None:
     """Use callbacks.ProgressBar (redraws by time) unless the config names a bar or turns it off."""
@@ -256,19 +266,23 @@ def _run_name(cfg: Any) -> str:
 
 
 def _shared_run_id() -> str:
-    """A new run id, the same in every process of a multi-process run.
+    """This process's choice of a new run id; in a multi-process run every rank adopts rank 0's at set-up.
 
-    Lightning starts ranks 1..N-1 by running this script again (with LOCAL_RANK set), after rank 0 has
-    chosen the id; the environment carries it to them. On other nodes, export GAN_LAB_RUN_ID yourself
-    (e.g. the scheduler's job id).
+    ``GAN_LAB_RUN_ID`` names the run when the user exports it.  Otherwise the id is new, except in the rank
+    processes Lightning's launcher starts from this one: they inherit it through ``_HANDOFF_ENV`` and so never
+    make a folder of their own.  Processes that an outside launcher starts on their own (torchrun, SLURM's
+    srun, the other nodes of a multi-node run) cannot agree before a process group exists; ``_RunInfo.setup``
+    gives them rank 0's id once it does.
     """
-    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
-        run_id = os.environ.get(RUN_ID_ENV)
-        if run_id:
-            return run_id
-    run_id = _new_run_id()
-    os.environ[RUN_ID_ENV] = run_id  # inherited by the rank processes Lightning starts next
+    if os.environ.get(RUN_ID_ENV):
+        return os.environ[RUN_ID_ENV]
+    inherited = os.environ.get(_HANDOFF_ENV)
+    run_id = inherited if inherited and os.environ.get("LOCAL_RANK", "0") != "0" else _new_run_id()
+    os.environ[_HANDOFF_ENV] = run_id  # read only by rank processes (LOCAL_RANK > 0), never by a later run here
     return run_id
+
+
+_HANDOFF_ENV = "_GAN_LAB_LAUNCHER_RUN_ID"
 
 
 def _new_run_id() -> str:

@@ -3,12 +3,15 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS
+from conftest import CONFIGS, ROOT
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from test_faults import SMALL_RING, main_py
 
@@ -90,3 +93,43 @@ def test_devices_2_with_no_strategy_named_trains_two_identical_ranks(tmp_path):
     ranks = rank_weights(run_dir)
     assert ranks[0]["g_steps"] == ranks[1]["g_steps"] == 2
     assert_ranks_identical(ranks)
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_two_nodes_under_torchrun_share_one_run_folder_wandb_run_and_weights(tmp_path):
+    """torchrun starts every process itself, so each makes its own run id; they must end up in rank 0's."""
+    port, runs = free_port(), tmp_path / "runs"
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "WANDB_MODE": "offline", "OMP_NUM_THREADS": "1"}
+    env.pop("GAN_LAB_RUN_ID", None)
+    nodes = [subprocess.Popen(
+        [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--node_rank",
+         str(node), "--master_addr", "127.0.0.1", "--master_port", str(port), str(ROOT / "main.py"), "fit",
+         "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--runs_dir", str(runs), "--trainer.num_nodes", "2",
+         "--trainer.accelerator", "cpu", "--trainer.max_steps", "12", "--trainer.enable_progress_bar", "false",
+         "--trainer.callbacks+=helpers.SaveRankWeights", *SMALL_RING],
+        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for node in (0, 1)]
+    for proc in nodes:
+        out, _ = proc.communicate(timeout=600)
+        assert proc.returncode == 0, out[-3000:]
+    (run_dir,) = (runs / "wgan_gp_ring").iterdir()  # one run folder, none left behind by node 1
+    ranks = rank_weights(run_dir)  # both ranks wrote into it
+    assert ranks[0]["g_steps"] == ranks[1]["g_steps"] == 2
+    assert_ranks_identical(ranks)
+    (wandb_run,) = runs.rglob("offline-run-*")  # one W&B run, under the run's id
+    assert wandb_run.parent == run_dir / "wandb" and wandb_run.name.endswith(f"-{run_dir.name}")
+    info = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["callbacks"]["gan_lab_run"]
+    assert info == {"run_id": run_dir.name, "run_dir": str(run_dir)}
+
+
+def test_an_exported_run_id_names_the_run(tmp_path, monkeypatch):
+    monkeypatch.setattr(sys, "argv", ["main.py"])
+    monkeypatch.setenv("GAN_LAB_RUN_ID", "job-4711")
+    cli = build("wgan_gp_ring.yaml", tmp_path)
+    assert Path(cli.run_dir) == tmp_path / "runs" / "wgan_gp_ring" / "job-4711"
