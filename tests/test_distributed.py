@@ -13,7 +13,7 @@ import pytest
 import torch
 from conftest import CONFIGS, ROOT
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-from test_faults import SMALL_RING, main_py
+from test_faults import SMALL_RING, main_py, two_process_ddp
 
 from gan_modules.strategies import GANDDPStrategy
 from main import cli_main
@@ -133,3 +133,14 @@ def test_an_exported_run_id_names_the_run(tmp_path, monkeypatch):
     monkeypatch.setenv("GAN_LAB_RUN_ID", "job-4711")
     cli = build("wgan_gp_ring.yaml", tmp_path)
     assert Path(cli.run_dir) == tmp_path / "runs" / "wgan_gp_ring" / "job-4711"
+
+
+@pytest.mark.slow
+def test_gan_ddp_under_fp16_grad_scaler_keeps_ranks_identical(tmp_path):
+    """Averaged before the scaler unscales, so every rank sees the same inf/NaN check and skips the same steps."""
+    fp16 = '{"class_path": "lightning.pytorch.plugins.MixedPrecision", "init_args": {"precision": "16-mixed", ' \
+           '"device": "cpu"}}'
+    run_dir, ranks = two_process_ddp(tmp_path, "--trainer.max_steps", "24", "--trainer.plugins", fp16, *SMALL_RING)
+    assert ranks[0]["g_steps"] == 4
+    scaler = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["MixedPrecision"]
+    assert scaler["scale"] < 2.0**16  # the scaler did skip steps (the case where ranks could disagree)
