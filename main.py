@@ -16,6 +16,8 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import logging
 import os
 import string
@@ -32,11 +34,13 @@ from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
+from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 from callbacks.checkpointing import AtomicCheckpointIO, GracefulStop, LastCheckpoint
 from callbacks.wandb_logger import WandbLogger
-from gan_modules import strategies  # noqa: F401  (registers trainer.strategy: gan_ddp)
+from gan_modules import GANModule
+from gan_modules.strategies import GANDDPStrategy  # importing registers trainer.strategy: gan_ddp
 
 RUN_INFO_KEY = "gan_lab_run"
 RUN_ID_ENV = "GAN_LAB_RUN_ID"
@@ -107,6 +111,7 @@ class GANLabCLI(LightningCLI):
         self.run_id, self.run_dir = run_id, run_dir
         cfg.trainer.default_root_dir = run_dir
         _add_default_progress_bar(cfg.trainer)
+        _choose_strategy(cfg)
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(Path(run_dir, "checkpoints"))
         logger = cfg.trainer.logger
@@ -175,6 +180,15 @@ class _RunInfo(Callback):
     def state_dict(self) -> dict[str, str]:
         return {"run_id": self.run_id, "run_dir": self.run_dir}
 
+    def setup(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
+        """Every rank takes rank 0's run: processes started by torchrun, srun or on other nodes chose their own."""
+        chosen = self.run_dir
+        self.run_id, self.run_dir = trainer.strategy.broadcast((self.run_id, self.run_dir), src=0)
+        if chosen != self.run_dir:
+            trainer._default_root_dir = self.run_dir  # set from the local choice before the process group existed
+            with contextlib.suppress(OSError):
+                Path(chosen).rmdir()  # the local choice's folder, if a logger created it and it stayed empty
+
 
 def _add_default_progress_bar(trainer_cfg: Any) -> None:
     """Use callbacks.ProgressBar (redraws by time) unless the config names a bar or turns it off."""
@@ -182,6 +196,64 @@ def _add_default_progress_bar(trainer_cfg: Any) -> None:
     if trainer_cfg.enable_progress_bar is False or any("ProgressBar" in c.class_path for c in callbacks):
         return
     trainer_cfg.callbacks = [*callbacks, Namespace(class_path="callbacks.ProgressBar", init_args=Namespace())]
+
+
+def _choose_strategy(cfg: Any) -> None:
+    """Data parallelism that works for GANs: ``gan_ddp`` when the config names no strategy but asks for several
+    processes (Lightning would pick ``ddp``), and a start-up error for a DDP wrapper that a GAN step breaks."""
+    trainer = cfg.trainer
+    if trainer.strategy == "auto":
+        if _process_count(trainer) > 1:
+            trainer.strategy = "gan_ddp"
+        return
+    strategy, find_unused = _strategy_class(trainer.strategy)
+    if (strategy is not None and issubclass(strategy, DDPStrategy) and not issubclass(strategy, GANDDPStrategy)
+            and not find_unused and issubclass(_import(cfg.model.class_path) or object, GANModule)):
+        name = trainer.strategy if isinstance(trainer.strategy, str) else strategy.__name__
+        raise ValueError(
+            f"--trainer.strategy {name} cannot train a GAN: DDP's wrapper stops with \"parameters that were not "
+            "used in producing the loss\" because the discriminator step leaves the generator without gradients. "
+            "Use --trainer.strategy gan_ddp (what the lab picks when no strategy is named), or "
+            "ddp_find_unused_parameters_true (slower).")
+
+
+def _process_count(trainer: Any) -> int:
+    """Processes per run (devices x nodes), parsed as Lightning's accelerator connector will parse them."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
+
+    name = trainer.accelerator
+    if name in ("auto", "gpu"):
+        accelerator = next((a for a in (CUDAAccelerator, MPSAccelerator) if a.is_available()), CPUAccelerator)
+    elif isinstance(name, str) and name in AcceleratorRegistry:
+        accelerator = AcceleratorRegistry[name]["accelerator"]
+    else:
+        return 1  # a user's own accelerator: leave the choice to Lightning
+    try:
+        devices = (accelerator.auto_device_count() if trainer.devices == "auto"
+                   else len(accelerator.get_parallel_devices(accelerator.parse_devices(trainer.devices))))
+    except Exception:
+        return 1  # an invalid device request: the Trainer raises its own, clearer error
+    return devices * int(trainer.num_nodes or 1)
+
+
+def _strategy_class(strategy: Any) -> tuple[type | None, bool]:
+    """The class a strategy setting names (registry name, class_path or instance) and its find_unused_parameters."""
+    if isinstance(strategy, str):
+        if strategy not in StrategyRegistry:
+            return None, False
+        entry = StrategyRegistry[strategy]
+        return entry["strategy"], bool(entry["init_params"].get("find_unused_parameters"))
+    if isinstance(strategy, Namespace):
+        return _import(strategy.class_path), bool((strategy.get("init_args") or {}).get("find_unused_parameters"))
+    return type(strategy), bool(getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters"))
+
+
+def _import(class_path: str) -> type | None:
+    module, _, name = class_path.rpartition(".")
+    try:
+        return getattr(importlib.import_module(module), name)
+    except (ImportError, AttributeError, ValueError):
+        return None
 
 
 def _run_name(cfg: Any) -> str:
@@ -194,19 +266,23 @@ def _run_name(cfg: Any) -> str:
 
 
 def _shared_run_id() -> str:
-    """A new run id, the same in every process of a multi-process run.
+    """This process's choice of a new run id; in a multi-process run every rank adopts rank 0's at set-up.
 
-    Lightning starts ranks 1..N-1 by running this script again (with LOCAL_RANK set), after rank 0 has
-    chosen the id; the environment carries it to them. On other nodes, export GAN_LAB_RUN_ID yourself
-    (e.g. the scheduler's job id).
+    ``GAN_LAB_RUN_ID`` names the run when the user exports it.  Otherwise the id is new, except in the rank
+    processes Lightning's launcher starts from this one: they inherit it through ``_HANDOFF_ENV`` and so never
+    make a folder of their own.  Processes that an outside launcher starts on their own (torchrun, SLURM's
+    srun, the other nodes of a multi-node run) cannot agree before a process group exists; ``_RunInfo.setup``
+    gives them rank 0's id once it does.
     """
-    if os.environ.get("LOCAL_RANK", "0") != "0" or os.environ.get("NODE_RANK", "0") != "0":
-        run_id = os.environ.get(RUN_ID_ENV)
-        if run_id:
-            return run_id
-    run_id = _new_run_id()
-    os.environ[RUN_ID_ENV] = run_id  # inherited by the rank processes Lightning starts next
+    if os.environ.get(RUN_ID_ENV):
+        return os.environ[RUN_ID_ENV]
+    inherited = os.environ.get(_HANDOFF_ENV)
+    run_id = inherited if inherited and os.environ.get("LOCAL_RANK", "0") != "0" else _new_run_id()
+    os.environ[_HANDOFF_ENV] = run_id  # read only by rank processes (LOCAL_RANK > 0), never by a later run here
     return run_id
+
+
+_HANDOFF_ENV = "_GAN_LAB_LAUNCHER_RUN_ID"
 
 
 def _new_run_id() -> str:
