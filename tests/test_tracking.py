@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS
+from conftest import CONFIGS, last_checkpoint
+from test_resume import assert_same_training_state
 from wandb_records import offline_run_contents
 
 from callbacks.fid import FID, class_coverage
@@ -148,3 +149,84 @@ def test_inception_without_torch_fidelity_or_weights_is_a_clear_error(tmp_path):
     expected = FileNotFoundError if _TORCH_FIDELITY_AVAILABLE else ModuleNotFoundError
     with pytest.raises(expected, match=r"torch-fidelity|does not exist"):
         InceptionFeatures(weights_path=str(tmp_path / "missing.pth"))
+
+
+# ------------------------------------------------------------------ observing never changes training
+def every_callback(every: int, *extra: str) -> list[str]:
+    """Every observing callback, each due every ``every`` generator steps (small sample counts: fast)."""
+    args = []
+    for name, settings in [("SampleGrid", []), ("LatentInterpolation", []), ("CriticMonitor", []),
+                           ("Throughput", []), ("ToyDataPlot", ["num_samples=64", "contour=true"]),
+                           ("ModeCollapseWatch", ["num_samples=32"])]:
+        args += [f"--trainer.callbacks+=callbacks.{name}", f"--trainer.callbacks.every_n_steps={every}",
+                 *(f"--trainer.callbacks.{s}" for s in settings)]
+    return [*args, *extra]
+
+
+def assert_observing_leaves_training_identical(run_fit, config: str, args: list[str], callbacks: list[str]) -> None:
+    """The same run without and with every callback: weights, buffers, optimizers, counters and the saved RNG
+    states are bit-identical."""
+    plain = run_fit(config, *args, "--trainer.callbacks", "[]")
+    observed = run_fit(config, *args, *callbacks)
+    assert plain.model.g_steps == observed.model.g_steps > 0
+    a, b = last_checkpoint(plain), last_checkpoint(observed)
+    assert_same_training_state(a, b)
+    assert torch.equal(a["gan_lab"]["rng"]["torch"], b["gan_lab"]["rng"]["torch"])  # no draw from training's RNG
+
+
+SMALL = ["--trainer.max_steps", "40", "--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
+BATCH_NORM = ["--model.init_args.generator.init_args.norm", "batch",
+              "--model.init_args.discriminator.init_args.norm", "batch"]
+
+
+@pytest.mark.parametrize(("config", "args"), [("sngan_ring.yaml", SMALL), ("gan_ring.yaml", SMALL + BATCH_NORM)],
+                         ids=["spectral-norm", "batch-norm"])
+def test_observing_callbacks_leave_toy_training_bit_identical(run_fit, config, args):
+    # the critic's contour runs the critic: in train mode that steps spectral norm's power iteration and moves
+    # batch norm's running statistics; sampling and the diversity watch draw noise
+    assert_observing_leaves_training_identical(run_fit, config, args, every_callback(3))
+
+
+def test_observing_callbacks_leave_image_training_bit_identical(run_fit, tiny_mnist, digit_classifier, tmp_path):
+    args = ["--trainer.max_steps", "16", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size",
+            "8", "--model.init_args.generator.init_args.width", "8",
+            "--model.init_args.discriminator.init_args.width", "8"]  # DCGAN networks: batch norm in both
+    fid = ["--trainer.callbacks+=callbacks.FID", "--trainer.callbacks.every_n_steps=3",
+           "--trainer.callbacks.feature=classifier", f"--trainer.callbacks.weights_path={digit_classifier}",
+           "--trainer.callbacks.num_samples=40", "--trainer.callbacks.kid_subset_size=20",
+           "--trainer.callbacks.batch_size=20", f"--trainer.callbacks.cache_dir={tmp_path / 'fid'}"]
+    assert_observing_leaves_training_identical(run_fit, "dcgan_mnist.yaml", args, every_callback(3, *fid))
+    assert list((tmp_path / "fid").glob("*.pt"))  # FID did run
+
+
+def test_observing_restores_each_submodule_mode_and_every_rng():
+    import random
+
+    import numpy as np
+
+    from callbacks.base import observing
+    from gan_modules import DCGAN
+
+    module = DCGAN(data_shape=(1, 28, 28))
+    module.generator.eval()  # a mixed state must come back as it was
+    modes = [m.training for m in module.modules()]
+    states = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    with observing(module):
+        assert not any(m.training for m in module.modules())
+        torch.randn(3), np.random.rand(), random.random()
+    assert [m.training for m in module.modules()] == modes
+    assert torch.equal(torch.get_rng_state(), states[0])
+    assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_observing_restores_the_cuda_rng():
+    from callbacks.base import observing
+
+    torch.zeros(1, device="cuda")  # CUDA in use, as in a GPU run
+    before = torch.cuda.get_rng_state_all()
+    with observing(torch.nn.Linear(2, 2).cuda()):
+        torch.randn(1000, device="cuda")
+    for a, b in zip(before, torch.cuda.get_rng_state_all(), strict=True):
+        assert torch.equal(a, b)
