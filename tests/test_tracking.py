@@ -230,3 +230,22 @@ def test_observing_restores_the_cuda_rng():
         torch.randn(1000, device="cuda")
     for a, b in zip(before, torch.cuda.get_rng_state_all(), strict=True):
         assert torch.equal(a, b)
+
+
+def readme_yaml_with(text: str) -> str:
+    """The README's YAML example that contains ``text``."""
+    readme = (CONFIGS.parent / "README.md").read_text()
+    (block,) = [b.split("\n", 1)[1] for b in readme.split("```")[1::2] if b.startswith("yaml") and text in b]
+    return block
+
+
+def test_readme_fid_example_parses_and_builds_the_callback(tiny_mnist, tmp_path, monkeypatch):
+    snippet = readme_yaml_with("callbacks.FID").replace("runs/classifier_mnist/<id>/checkpoints/last.ckpt",
+                                                         str(tmp_path / "classifier.ckpt"))
+    (tmp_path / "fid.yaml").write_text(snippet)
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    cli = cli_main(["--config", str(CONFIGS / "dcgan_mnist.yaml"), "--config", str(tmp_path / "fid.yaml"),
+                    "--runs_dir", str(tmp_path / "runs"), "--trainer.logger", "false",
+                    "--data.init_args.data_dir", str(tiny_mnist)], run=False)
+    (fid,) = [c for c in cli.trainer.callbacks if isinstance(c, FID)]
+    assert (fid.every_n_steps, fid.feature, fid.weights_path) == (1000, "classifier", str(tmp_path / "classifier.ckpt"))
