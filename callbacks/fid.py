@@ -23,6 +23,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
@@ -155,12 +156,13 @@ class FID(GeneratorStepCallback):
         kid = (KernelInceptionDistance(feature=extractor, subset_size=self.kid_subset_size,
                                        reset_real_features=False).to(device) if self.kid else None)
         real = self.real_statistics(trainer, device)
-        if trainer.is_global_zero:  # states are summed across ranks: the real ones must be counted once
+        if trainer.is_global_zero:  # FID's states are summed across ranks: the real ones must be counted once
             fid.real_features_sum += real["sum"]
             fid.real_features_cov_sum += real["cov_sum"]
             fid.real_features_num_samples += real["n"].to(device)
-            if kid is not None:
-                kid.real_features.append(real["features"])
+        if kid is not None:  # KID's lists are gathered entry by entry: every rank adds its share of the real
+            # features, so all ranks make the same collective calls and together they hold the whole real set
+            kid.real_features.append(real["features"].tensor_split(trainer.world_size)[trainer.global_rank])
         world = trainer.world_size
         per_rank = math.ceil(self.num_samples / world)
         classes = []
@@ -174,7 +176,9 @@ class FID(GeneratorStepCallback):
                     classes.append(extractor.classifier(fake).argmax(1))
         scores = {"val/fid": float(fid.compute())}
         if kid is not None:
-            kid_mean, kid_std = kid.compute()
+            with isolate_rng():  # KID's random subsets: the same on every rank and at every evaluation
+                torch.manual_seed(0)
+                kid_mean, kid_std = kid.compute()
             scores |= {"val/kid": float(kid_mean), "val/kid_std": float(kid_std)}
         if classes:
             scores |= class_coverage(torch.cat(classes), extractor.classifier.hparams.num_classes)

@@ -249,3 +249,72 @@ def test_readme_fid_example_parses_and_builds_the_callback(tiny_mnist, tmp_path,
                     "--data.init_args.data_dir", str(tiny_mnist)], run=False)
     (fid,) = [c for c in cli.trainer.callbacks if isinstance(c, FID)]
     assert (fid.every_n_steps, fid.feature, fid.weights_path) == (1000, "classifier", str(tmp_path / "classifier.ckpt"))
+
+
+# ------------------------------------------------------------------ FID and KID across processes
+class PointFeatures(torch.nn.Module):
+    """A fixed random projection of 2-D points: a feature extractor for FID/KID on the ring."""
+
+    num_features, source = 8, "test:point-features"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(2, 8)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.linspace(-1, 1, 16).view(8, 2))
+            self.proj.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.proj(x))
+
+
+def fid_on_ring(cache_dir: str, rank: int, world: int, fakes: torch.Tensor) -> dict[str, float]:
+    """FID.evaluate as a ``world``-process run's rank ``rank`` calls it, ``fakes`` being this rank's samples."""
+    from types import SimpleNamespace
+
+    from datamodules import Ring2D
+
+    fid = FID(feature="inception", num_samples=40, kid_subset_size=20, batch_size=10, cache_dir=cache_dir)
+    fid.extractor = PointFeatures()
+    trainer = SimpleNamespace(datamodule=Ring2D(num_samples=256), is_global_zero=rank == 0, world_size=world,
+                              global_rank=rank)
+    chunks = iter(fakes.split(10))
+    module = SimpleNamespace(device=torch.device("cpu"), sample=lambda n: next(chunks))
+    return fid.evaluate(trainer, module)
+
+
+def rank_fakes(rank: int) -> torch.Tensor:
+    return torch.randn(20, 2, generator=torch.Generator().manual_seed(100 + rank))
+
+
+def _fid_rank(rank: int, port: int, folder: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)  # every rank's training RNG differs, as in a gan_ddp run
+        scores = fid_on_ring(folder, rank, 2, rank_fakes(rank))
+        torch.save(scores, Path(folder, f"rank{rank}.pt"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes: about 40 s on 2 busy CPU cores
+def test_fid_and_kid_under_two_processes_agree_on_both_ranks_and_with_one_process(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_fid_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    # one process given both ranks' samples, in the order torchmetrics gathers KID's list state: entry by entry
+    # (batch 1 of every rank, then batch 2), and the real features in rank order
+    (a1, a2), (b1, b2) = rank_fakes(0).split(10), rank_fakes(1).split(10)
+    single = fid_on_ring(str(tmp_path), 0, 1, torch.cat([a1, b1, a2, b2]))
+    for key in ("val/fid", "val/kid", "val/kid_std"):
+        assert ranks[0][key] == ranks[1][key], key
+        assert ranks[0][key] == pytest.approx(single[key], rel=1e-5, abs=1e-7), key
