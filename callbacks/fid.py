@@ -6,7 +6,10 @@ evaluation then costs only the generated samples.  Generated samples come from t
 module has one.  Two feature extractors:
 
 * ``inception``: torchmetrics' InceptionV3 (needs ``pip install torch-fidelity``); its weights are
-  downloaded on first use, or read from ``weights_path`` on an offline machine.
+  downloaded on first use, or read from ``weights_path`` on an offline machine.  Images are resized to
+  299x299 with TensorFlow 1's bilinear resize (torch-fidelity's copy of it, ``antialias=False``), as the
+  reference FID code of Heusel et al. (2017) does, so scores are comparable with published ones;
+  torchmetrics' own default (``antialias=True``) gives different numbers.
 * ``classifier``: the feature layer of a ``gan_modules.DigitClassifier`` checkpoint (``weights_path``), for
   MNIST; it also judges class coverage (``val/classes``, ``val/class_kl``: KL of the predicted-class
   histogram to uniform).
@@ -40,9 +43,13 @@ _NOT_ABOUT_THE_DATA = {"batch_size", "num_workers", "pin_memory", "persistent_wo
 
 
 class InceptionFeatures(nn.Module):
-    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB)."""
+    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB).
 
-    def __init__(self, weights_path: str | None = None) -> None:
+    ``antialias=False`` resizes as the reference FID implementation (TensorFlow 1's bilinear resize), which
+    published FIDs use; ``True`` is torchmetrics' default, smoother but not comparable with papers.
+    """
+
+    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
         super().__init__()
         from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
@@ -56,12 +63,13 @@ class InceptionFeatures(nn.Module):
 
         try:
             self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                          feature_extractor_weights_path=weights_path)
+                                          feature_extractor_weights_path=weights_path, antialias=antialias)
         except Exception as err:  # the weights download failed (offline)
             raise RuntimeError(f"could not load the Inception weights ({err}). Offline: download "
                                f"{INCEPTION_WEIGHTS_URL} elsewhere and set weights_path to the copied file.") from err
         self.num_features = 2048
-        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}"
+        resize = "antialias" if antialias else "tf1-bilinear"  # the resize changes the features: part of the key
+        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}:{resize}"
 
     def forward(self, x: Tensor) -> Tensor:
         x = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -88,7 +96,8 @@ class FID(GeneratorStepCallback):
 
     Logs ``val/fid``, ``val/kid`` (and ``val/kid_std``), plus ``val/classes`` and ``val/class_kl`` with the
     classifier, and ``perf/fid_seconds``.  In a distributed run each rank generates its share and
-    torchmetrics sums the statistics across ranks.
+    torchmetrics gathers the statistics across ranks; every rank logs the same values.  KID draws its random
+    subsets from a fixed seed, so two evaluations of the same samples agree.
     """
 
     def __init__(

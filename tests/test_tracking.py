@@ -318,3 +318,24 @@ def test_fid_and_kid_under_two_processes_agree_on_both_ranks_and_with_one_proces
     for key in ("val/fid", "val/kid", "val/kid_std"):
         assert ranks[0][key] == ranks[1][key], key
         assert ranks[0][key] == pytest.approx(single[key], rel=1e-5, abs=1e-7), key
+
+
+def test_inception_features_use_the_reference_resize(tmp_path, monkeypatch):
+    # torchmetrics resizes with antialias=True unless told otherwise; published FIDs use TF1's bilinear resize
+    from callbacks.fid import InceptionFeatures
+
+    made = {}
+
+    class FakeInception(torch.nn.Module):
+        def __init__(self, **kwargs) -> None:
+            super().__init__()
+            made.update(kwargs)
+
+    monkeypatch.setattr("torchmetrics.utilities.imports._TORCH_FIDELITY_AVAILABLE", True)
+    monkeypatch.setattr("torchmetrics.image.fid.NoTrainInceptionV3", FakeInception)
+    (tmp_path / "inception.pth").write_bytes(b"weights")
+    reference = InceptionFeatures(weights_path=str(tmp_path / "inception.pth"))
+    assert made["antialias"] is False and made["feature_extractor_weights_path"] == str(tmp_path / "inception.pth")
+    smooth = InceptionFeatures(weights_path=str(tmp_path / "inception.pth"), antialias=True)
+    assert made["antialias"] is True
+    assert reference.source != smooth.source  # features of the two resizes are never cached under one key
