@@ -6,7 +6,10 @@ evaluation then costs only the generated samples.  Generated samples come from t
 module has one.  Two feature extractors:
 
 * ``inception``: torchmetrics' InceptionV3 (needs ``pip install torch-fidelity``); its weights are
-  downloaded on first use, or read from ``weights_path`` on an offline machine.
+  downloaded on first use, or read from ``weights_path`` on an offline machine.  Images are resized to
+  299x299 with TensorFlow 1's bilinear resize (torch-fidelity's copy of it, ``antialias=False``), as the
+  reference FID code of Heusel et al. (2017) does, so scores are comparable with published ones;
+  torchmetrics' own default (``antialias=True``) gives different numbers.
 * ``classifier``: the feature layer of a ``gan_modules.DigitClassifier`` checkpoint (``weights_path``), for
   MNIST; it also judges class coverage (``val/classes``, ``val/class_kl``: KL of the predicted-class
   histogram to uniform).
@@ -22,6 +25,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
@@ -35,9 +39,13 @@ INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/down
 
 
 class InceptionFeatures(nn.Module):
-    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB)."""
+    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB).
 
-    def __init__(self, weights_path: str | None = None) -> None:
+    ``antialias=False`` resizes as the reference FID implementation (TensorFlow 1's bilinear resize), which
+    published FIDs use; ``True`` is torchmetrics' default, smoother but not comparable with papers.
+    """
+
+    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
         super().__init__()
         from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
@@ -51,12 +59,13 @@ class InceptionFeatures(nn.Module):
 
         try:
             self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                          feature_extractor_weights_path=weights_path)
+                                          feature_extractor_weights_path=weights_path, antialias=antialias)
         except Exception as err:  # the weights download failed (offline)
             raise RuntimeError(f"could not load the Inception weights ({err}). Offline: download "
                                f"{INCEPTION_WEIGHTS_URL} elsewhere and set weights_path to the copied file.") from err
         self.num_features = 2048
-        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}"
+        resize = "antialias" if antialias else "tf1-bilinear"  # the resize changes the features: part of the key
+        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}:{resize}"
 
     def forward(self, x: Tensor) -> Tensor:
         x = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -83,7 +92,8 @@ class FID(GeneratorStepCallback):
 
     Logs ``val/fid``, ``val/kid`` (and ``val/kid_std``), plus ``val/classes`` and ``val/class_kl`` with the
     classifier, and ``perf/fid_seconds``.  In a distributed run each rank generates its share and
-    torchmetrics sums the statistics across ranks.
+    torchmetrics gathers the statistics across ranks; every rank logs the same values.  KID draws its random
+    subsets from a fixed seed, so two evaluations of the same samples agree.
     """
 
     def __init__(
@@ -162,12 +172,13 @@ class FID(GeneratorStepCallback):
         kid = (KernelInceptionDistance(feature=extractor, subset_size=self.kid_subset_size,
                                        reset_real_features=False).to(device) if self.kid else None)
         real = self.real_statistics(trainer, device)
-        if trainer.is_global_zero:  # states are summed across ranks: the real ones must be counted once
+        if trainer.is_global_zero:  # FID's states are summed across ranks: the real ones must be counted once
             fid.real_features_sum += real["sum"]
             fid.real_features_cov_sum += real["cov_sum"]
             fid.real_features_num_samples += real["n"].to(device)
-            if kid is not None:
-                kid.real_features.append(real["features"])
+        if kid is not None:  # KID's lists are gathered entry by entry: every rank adds its share of the real
+            # features, so all ranks make the same collective calls and together they hold the whole real set
+            kid.real_features.append(real["features"].tensor_split(trainer.world_size)[trainer.global_rank])
         world = trainer.world_size
         per_rank = math.ceil(self.num_samples / world)
         classes = []
@@ -181,7 +192,9 @@ class FID(GeneratorStepCallback):
                     classes.append(extractor.classifier(fake).argmax(1))
         scores = {"val/fid": float(fid.compute())}
         if kid is not None:
-            kid_mean, kid_std = kid.compute()
+            with isolate_rng():  # KID's random subsets: the same on every rank and at every evaluation
+                torch.manual_seed(0)
+                kid_mean, kid_std = kid.compute()
             scores |= {"val/kid": float(kid_mean), "val/kid_std": float(kid_std)}
         if classes:
             scores |= class_coverage(torch.cat(classes), extractor.classifier.hparams.num_classes)

@@ -86,6 +86,7 @@ class GANModule(L.LightningModule):
             self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
                                                use_buffers=True)
             self.generator_ema.requires_grad_(False)
+        self._last_penalty: Tensor | None = None  # a lazy penalty's last value, logged on every row
         self.d_steps = 0  # discriminator steps taken; saved in checkpoints
         self.g_steps = 0  # generator steps taken; saved in checkpoints
         self._rng_to_restore: dict[str, Any] | None = None
@@ -173,7 +174,9 @@ class GANModule(L.LightningModule):
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
             value = self.penalty(self.discriminator, real, fake, scale=self._grad_scale())
             loss = loss + (self.penalty.weight * self.penalty.interval) * value
-            metrics["train/gp"] = value.detach()
+            self._last_penalty = value.detach()
+        if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
+            metrics["train/gp"] = self._last_penalty
         d_opt.zero_grad(set_to_none=True)
         self.manual_backward(loss)
         d_opt.step()

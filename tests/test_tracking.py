@@ -5,7 +5,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS
+from conftest import CONFIGS, last_checkpoint
+from test_resume import assert_same_training_state
 from wandb_records import offline_run_contents
 
 from callbacks.fid import FID, class_coverage
@@ -148,3 +149,193 @@ def test_inception_without_torch_fidelity_or_weights_is_a_clear_error(tmp_path):
     expected = FileNotFoundError if _TORCH_FIDELITY_AVAILABLE else ModuleNotFoundError
     with pytest.raises(expected, match=r"torch-fidelity|does not exist"):
         InceptionFeatures(weights_path=str(tmp_path / "missing.pth"))
+
+
+# ------------------------------------------------------------------ observing never changes training
+def every_callback(every: int, *extra: str) -> list[str]:
+    """Every observing callback, each due every ``every`` generator steps (small sample counts: fast)."""
+    args = []
+    for name, settings in [("SampleGrid", []), ("LatentInterpolation", []), ("CriticMonitor", []),
+                           ("Throughput", []), ("ToyDataPlot", ["num_samples=64", "contour=true"]),
+                           ("ModeCollapseWatch", ["num_samples=32"])]:
+        args += [f"--trainer.callbacks+=callbacks.{name}", f"--trainer.callbacks.every_n_steps={every}",
+                 *(f"--trainer.callbacks.{s}" for s in settings)]
+    return [*args, *extra]
+
+
+def assert_observing_leaves_training_identical(run_fit, config: str, args: list[str], callbacks: list[str]) -> None:
+    """The same run without and with every callback: weights, buffers, optimizers, counters and the saved RNG
+    states are bit-identical."""
+    plain = run_fit(config, *args, "--trainer.callbacks", "[]")
+    observed = run_fit(config, *args, *callbacks)
+    assert plain.model.g_steps == observed.model.g_steps > 0
+    a, b = last_checkpoint(plain), last_checkpoint(observed)
+    assert_same_training_state(a, b)
+    assert torch.equal(a["gan_lab"]["rng"]["torch"], b["gan_lab"]["rng"]["torch"])  # no draw from training's RNG
+
+
+SMALL = ["--trainer.max_steps", "40", "--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
+BATCH_NORM = ["--model.init_args.generator.init_args.norm", "batch",
+              "--model.init_args.discriminator.init_args.norm", "batch"]
+
+
+@pytest.mark.parametrize(("config", "args"), [("sngan_ring.yaml", SMALL), ("gan_ring.yaml", SMALL + BATCH_NORM)],
+                         ids=["spectral-norm", "batch-norm"])
+def test_observing_callbacks_leave_toy_training_bit_identical(run_fit, config, args):
+    # the critic's contour runs the critic: in train mode that steps spectral norm's power iteration and moves
+    # batch norm's running statistics; sampling and the diversity watch draw noise
+    assert_observing_leaves_training_identical(run_fit, config, args, every_callback(3))
+
+
+def test_observing_callbacks_leave_image_training_bit_identical(run_fit, tiny_mnist, digit_classifier, tmp_path):
+    args = ["--trainer.max_steps", "16", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size",
+            "8", "--model.init_args.generator.init_args.width", "8",
+            "--model.init_args.discriminator.init_args.width", "8"]  # DCGAN networks: batch norm in both
+    fid = ["--trainer.callbacks+=callbacks.FID", "--trainer.callbacks.every_n_steps=3",
+           "--trainer.callbacks.feature=classifier", f"--trainer.callbacks.weights_path={digit_classifier}",
+           "--trainer.callbacks.num_samples=40", "--trainer.callbacks.kid_subset_size=20",
+           "--trainer.callbacks.batch_size=20", f"--trainer.callbacks.cache_dir={tmp_path / 'fid'}"]
+    assert_observing_leaves_training_identical(run_fit, "dcgan_mnist.yaml", args, every_callback(3, *fid))
+    assert list((tmp_path / "fid").glob("*.pt"))  # FID did run
+
+
+def test_observing_restores_each_submodule_mode_and_every_rng():
+    import random
+
+    import numpy as np
+
+    from callbacks.base import observing
+    from gan_modules import DCGAN
+
+    module = DCGAN(data_shape=(1, 28, 28))
+    module.generator.eval()  # a mixed state must come back as it was
+    modes = [m.training for m in module.modules()]
+    states = torch.get_rng_state(), np.random.get_state()[1].copy(), random.getstate()
+    with observing(module):
+        assert not any(m.training for m in module.modules())
+        torch.randn(3), np.random.rand(), random.random()
+    assert [m.training for m in module.modules()] == modes
+    assert torch.equal(torch.get_rng_state(), states[0])
+    assert np.array_equal(np.random.get_state()[1], states[1]) and random.getstate() == states[2]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_observing_restores_the_cuda_rng():
+    from callbacks.base import observing
+
+    torch.zeros(1, device="cuda")  # CUDA in use, as in a GPU run
+    before = torch.cuda.get_rng_state_all()
+    with observing(torch.nn.Linear(2, 2).cuda()):
+        torch.randn(1000, device="cuda")
+    for a, b in zip(before, torch.cuda.get_rng_state_all(), strict=True):
+        assert torch.equal(a, b)
+
+
+def readme_yaml_with(text: str) -> str:
+    """The README's YAML example that contains ``text``."""
+    readme = (CONFIGS.parent / "README.md").read_text()
+    (block,) = [b.split("\n", 1)[1] for b in readme.split("```")[1::2] if b.startswith("yaml") and text in b]
+    return block
+
+
+def test_readme_fid_example_parses_and_builds_the_callback(tiny_mnist, tmp_path, monkeypatch):
+    snippet = readme_yaml_with("callbacks.FID").replace("runs/classifier_mnist/<id>/checkpoints/last.ckpt",
+                                                         str(tmp_path / "classifier.ckpt"))
+    (tmp_path / "fid.yaml").write_text(snippet)
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    cli = cli_main(["--config", str(CONFIGS / "dcgan_mnist.yaml"), "--config", str(tmp_path / "fid.yaml"),
+                    "--runs_dir", str(tmp_path / "runs"), "--trainer.logger", "false",
+                    "--data.init_args.data_dir", str(tiny_mnist)], run=False)
+    (fid,) = [c for c in cli.trainer.callbacks if isinstance(c, FID)]
+    assert (fid.every_n_steps, fid.feature, fid.weights_path) == (1000, "classifier", str(tmp_path / "classifier.ckpt"))
+
+
+# ------------------------------------------------------------------ FID and KID across processes
+class PointFeatures(torch.nn.Module):
+    """A fixed random projection of 2-D points: a feature extractor for FID/KID on the ring."""
+
+    num_features, source = 8, "test:point-features"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.proj = torch.nn.Linear(2, 8)
+        with torch.no_grad():
+            self.proj.weight.copy_(torch.linspace(-1, 1, 16).view(8, 2))
+            self.proj.bias.zero_()
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return torch.tanh(self.proj(x))
+
+
+def fid_on_ring(cache_dir: str, rank: int, world: int, fakes: torch.Tensor) -> dict[str, float]:
+    """FID.evaluate as a ``world``-process run's rank ``rank`` calls it, ``fakes`` being this rank's samples."""
+    from types import SimpleNamespace
+
+    from datamodules import Ring2D
+
+    fid = FID(feature="inception", num_samples=40, kid_subset_size=20, batch_size=10, cache_dir=cache_dir)
+    fid.extractor = PointFeatures()
+    trainer = SimpleNamespace(datamodule=Ring2D(num_samples=256), is_global_zero=rank == 0, world_size=world,
+                              global_rank=rank)
+    chunks = iter(fakes.split(10))
+    module = SimpleNamespace(device=torch.device("cpu"), sample=lambda n: next(chunks))
+    return fid.evaluate(trainer, module)
+
+
+def rank_fakes(rank: int) -> torch.Tensor:
+    return torch.randn(20, 2, generator=torch.Generator().manual_seed(100 + rank))
+
+
+def _fid_rank(rank: int, port: int, folder: str) -> None:
+    import os
+
+    os.environ.update(MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port))
+    torch.distributed.init_process_group("gloo", rank=rank, world_size=2)
+    try:
+        torch.manual_seed(rank)  # every rank's training RNG differs, as in a gan_ddp run
+        scores = fid_on_ring(folder, rank, 2, rank_fakes(rank))
+        torch.save(scores, Path(folder, f"rank{rank}.pt"))
+    finally:
+        torch.distributed.destroy_process_group()
+
+
+@pytest.mark.slow  # two processes: about 40 s on 2 busy CPU cores
+def test_fid_and_kid_under_two_processes_agree_on_both_ranks_and_with_one_process(tmp_path):
+    import socket
+
+    import torch.multiprocessing as mp
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    mp.spawn(_fid_rank, args=(port, str(tmp_path)), nprocs=2, join=True)
+    ranks = [torch.load(tmp_path / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    # one process given both ranks' samples, in the order torchmetrics gathers KID's list state: entry by entry
+    # (batch 1 of every rank, then batch 2), and the real features in rank order
+    (a1, a2), (b1, b2) = rank_fakes(0).split(10), rank_fakes(1).split(10)
+    single = fid_on_ring(str(tmp_path), 0, 1, torch.cat([a1, b1, a2, b2]))
+    for key in ("val/fid", "val/kid", "val/kid_std"):
+        assert ranks[0][key] == ranks[1][key], key
+        assert ranks[0][key] == pytest.approx(single[key], rel=1e-5, abs=1e-7), key
+
+
+def test_inception_features_use_the_reference_resize(tmp_path, monkeypatch):
+    # torchmetrics resizes with antialias=True unless told otherwise; published FIDs use TF1's bilinear resize
+    from callbacks.fid import InceptionFeatures
+
+    made = {}
+
+    class FakeInception(torch.nn.Module):
+        def __init__(self, **kwargs) -> None:
+            super().__init__()
+            made.update(kwargs)
+
+    monkeypatch.setattr("torchmetrics.utilities.imports._TORCH_FIDELITY_AVAILABLE", True)
+    monkeypatch.setattr("torchmetrics.image.fid.NoTrainInceptionV3", FakeInception)
+    (tmp_path / "inception.pth").write_bytes(b"weights")
+    reference = InceptionFeatures(weights_path=str(tmp_path / "inception.pth"))
+    assert made["antialias"] is False and made["feature_extractor_weights_path"] == str(tmp_path / "inception.pth")
+    smooth = InceptionFeatures(weights_path=str(tmp_path / "inception.pth"), antialias=True)
+    assert made["antialias"] is True
+    assert reference.source != smooth.source  # features of the two resizes are never cached under one key
