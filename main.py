@@ -197,12 +197,11 @@ def _configure_wandb(cfg: Any, run_id: str, run_dir: str, resumed_from: str | No
 def _wandb_summary(logger: WandbLogger, run_id: str) -> list[str]:
     """Where the W&B run is and, offline, the one command that uploads every segment of the run."""
     wandb_dir = Path(logger.save_dir or ".", "wandb")
-    where = f"W&B run {logger.version} in group {run_id}"
+    where = f"run {logger.version} (group {run_id}) in {wandb_dir}"
     if not logger.offline:
-        return [f"W&B:         {where}, files in {wandb_dir}"]
-    return [f"W&B (offline): {where}, files in {wandb_dir}",
-            f"  upload:    wandb sync {wandb_dir}   (every resume is its own W&B run; uploads those not yet "
-            "uploaded)"]
+        return [f"W&B:         {where}"]
+    return [f"W&B (offline): {where}",
+            f"  upload:      wandb sync {wandb_dir}   (every segment of this run not uploaded yet; one per resume)"]
 
 
 def _import_class(class_path: str) -> type:
