@@ -40,6 +40,7 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 from callbacks.checkpointing import AtomicCheckpointIO, GracefulStop, LastCheckpoint
 from callbacks.wandb_logger import WandbLogger
 from gan_modules import GANModule
+from gan_modules.base import CHECKPOINT_KEY as GAN_STATE_KEY
 from gan_modules.strategies import GANDDPStrategy  # importing registers trainer.strategy: gan_ddp
 
 RUN_INFO_KEY = "gan_lab_run"
@@ -105,6 +106,7 @@ class GANLabCLI(LightningCLI):
             run_id, run_dir = _run_info_from_checkpoint(ckpt)
             # a resume writes into its own run's checkpoint folder on purpose
             warnings.filterwarnings("ignore", message=r"Checkpoint directory .* exists and is not empty")
+        run_id_from_ckpt = run_dir is not None
         if run_dir is None:
             run_id = _shared_run_id()
             run_dir = str(Path(cfg.runs_dir, cfg.name, run_id))
@@ -114,13 +116,7 @@ class GANLabCLI(LightningCLI):
         _choose_strategy(cfg)
         if cfg.checkpoint.dirpath is None:
             cfg.checkpoint.dirpath = str(Path(run_dir, "checkpoints"))
-        logger = cfg.trainer.logger
-        for spec in logger if isinstance(logger, list) else [logger]:
-            if hasattr(spec, "class_path") and spec.class_path.endswith("WandbLogger"):
-                args = spec.init_args
-                args.save_dir = run_dir if args.get("save_dir") in (None, ".") else args.save_dir
-                args.name = args.get("name") or cfg.name
-                args.id = args.get("id") or run_id
+        _configure_wandb(cfg, run_id, run_dir, resumed_from=ckpt if run_id_from_ckpt else None)
 
     def after_instantiate_classes(self) -> None:
         if self.trainer is not None:
@@ -144,13 +140,7 @@ class GANLabCLI(LightningCLI):
             lines.append(f"Config:      {config_file}")
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
-                wandb_dir = Path(logger.save_dir or ".", "wandb")
-                if logger.offline:
-                    runs = sorted(wandb_dir.glob(f"offline-run-*-{self.run_id}"))
-                    target = runs[-1] if runs else wandb_dir
-                    lines.append(f"W&B (offline): {target}   upload: wandb sync {target}")
-                else:
-                    lines.append(f"W&B:         {wandb_dir}")
+                lines += _wandb_summary(logger, self.run_id)
             elif getattr(logger, "log_dir", None):
                 lines.append(f"Logs:        {logger.log_dir}")
         print("\n" + "\n".join(lines), flush=True)
@@ -254,6 +244,45 @@ def _import(class_path: str) -> type | None:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError, ValueError):
         return None
+
+
+def _configure_wandb(cfg: Any, run_id: str, run_dir: str, resumed_from: str | None) -> None:
+    """Point every W&B logger at the run: files in the run folder, the run folder's id, the config's name.
+
+    The id is always the run's (a config.yaml saved by an earlier run must not log into that run). A resume
+    (``resumed_from``: a checkpoint of this run) gives the lab's logger the checkpoint's generator step, where
+    it rewinds the W&B run or starts the next segment (callbacks/wandb_logger.py).
+    """
+    logger = cfg.trainer.logger
+    for spec in logger if isinstance(logger, list) else [logger]:
+        if not (hasattr(spec, "class_path") and spec.class_path.endswith("WandbLogger")):
+            continue
+        args = spec.init_args
+        args.save_dir = run_dir if args.get("save_dir") in (None, ".") else args.save_dir
+        args.name = args.get("name") or cfg.name
+        args.id = run_id
+        if issubclass(_import(spec.class_path) or object, WandbLogger):
+            args.resume_step = _logged_step(resumed_from) if resumed_from else None
+
+
+def _wandb_summary(logger: WandbLogger, run_id: str) -> list[str]:
+    """Where the W&B run is and, offline, the one command that uploads every segment of the run."""
+    wandb_dir = Path(logger.save_dir or ".", "wandb")
+    where = f"run {logger.version} (group {run_id}) in {wandb_dir}"
+    if not logger.offline:
+        return [f"W&B:         {where}"]
+    return [f"W&B (offline): {where}",
+            f"  upload:      wandb sync {wandb_dir}   (every segment of this run not uploaded yet; one per resume)"]
+
+
+def _logged_step(ckpt_path: str) -> int:
+    """The step a checkpoint's last logged row carries: the generator step for GAN modules (what
+    callbacks.WandbLogger logs as W&B's ``_step``), otherwise Lightning's logging step."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True, mmap=True)  # mmap: no full read
+    if "g_steps" in ckpt.get(GAN_STATE_KEY, {}):
+        return int(ckpt[GAN_STATE_KEY]["g_steps"])
+    loop = ckpt.get("loops", {}).get("fit_loop", {}).get("epoch_loop.state_dict", {})
+    return int(loop.get("_batches_that_stepped", ckpt.get("global_step", 0)))
 
 
 def _run_name(cfg: Any) -> str:

@@ -1,20 +1,27 @@
 """Experiment tracking: W&B offline read back from disk, callbacks, FID cache, sampling from checkpoints."""
 
 import math
+import os
 from pathlib import Path
+from urllib.parse import urlparse
 
 import pytest
 import torch
+import wandb
+from click.testing import CliRunner
 from conftest import CONFIGS, last_checkpoint
 from test_resume import assert_same_training_state
-from wandb_records import offline_run_contents
+from wandb.cli import cli as wandb_cli
+from wandb_records import offline_run_contents, offline_runs
 
 from callbacks.fid import FID, class_coverage
 from callbacks.monitors import mean_pairwise_distance
 from callbacks.views import interpolation_latents, slerp
+from callbacks.wandb_logger import WandbLogger, wandb_credentials_available
 from main import cli_main
 
 RING = ["--trainer.max_steps", "120", "--data.init_args.num_samples", "1024", "--trainer.log_every_n_steps", "5"]
+REAL_WANDB_INIT = wandb.init
 TOY_CALLBACKS = ["--trainer.callbacks+=callbacks.ToyDataPlot", "--trainer.callbacks.every_n_steps=10",
                  "--trainer.callbacks+=callbacks.CriticMonitor", "--trainer.callbacks.every_n_steps=5",
                  "--trainer.callbacks+=callbacks.ModeCollapseWatch", "--trainer.callbacks.every_n_steps=10",
@@ -23,11 +30,20 @@ TOY_CALLBACKS = ["--trainer.callbacks+=callbacks.ToyDataPlot", "--trainer.callba
 
 
 @pytest.fixture
-def offline_wandb(tmp_path, monkeypatch):
-    for var in ("WANDB_API_KEY", "WANDB_MODE"):
+def fresh_wandb():
+    """wandb reads its settings files and environment once per process; start and end with a fresh read."""
+    wandb.teardown()
+    yield
+    wandb.teardown()
+
+
+@pytest.fixture
+def offline_wandb(tmp_path, monkeypatch, fresh_wandb):
+    for var in ("WANDB_API_KEY", "WANDB_MODE", "WANDB_IDENTITY_TOKEN_FILE", "WANDB_BASE_URL"):
         monkeypatch.delenv(var, raising=False)
     monkeypatch.setenv("NETRC", str(tmp_path / "no-netrc"))
     monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("WANDB_CONFIG_DIR", str(tmp_path / "wandb-config"))
 
 
 def test_offline_wandb_run_holds_scalars_images_and_config(run_fit, offline_wandb):
@@ -45,14 +61,97 @@ def test_offline_wandb_run_holds_scalars_images_and_config(run_fit, offline_wand
     assert sorted(Path(cli.run_dir, "toy").glob("*.png"))
 
 
-def test_resume_continues_the_same_wandb_run(run_fit, offline_wandb):
-    first = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "12", "--data.init_args.num_samples", "1024",
-                    logger=True)
-    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
-                      "--ckpt_path", "last", logger=True)
+G_STEPS_3 = ["--trainer.max_steps", "18", "--trainer.log_every_n_steps", "1",  # 3 generator steps at n_critic 5
+             "--data.init_args.num_samples", "1024"]
+
+
+def logged_steps(run: dict) -> list[tuple[int, int]]:
+    """(W&B _step, train/g_step) of every history row."""
+    return [(int(row["_step"]), int(row["train/g_step"])) for row in run["history"]]
+
+
+def test_offline_resume_is_a_new_wandb_run_in_the_run_group_keeping_every_point(run_fit, offline_wandb, capsys):
+    first = run_fit("wgan_gp_ring.yaml", *G_STEPS_3, logger=True)
+    resumed = run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "36", "--ckpt_path", "last",
+                      logger=True)
     assert resumed.run_id == first.run_id
-    runs = sorted(Path(first.run_dir, "wandb").glob("offline-run-*"))
-    assert len(runs) == 2 and all(r.name.endswith(first.run_id) for r in runs)  # `wandb sync` merges them
+    runs = offline_runs(Path(first.run_dir))
+    # wandb cannot continue an offline run: a second folder with the same id restarts _step at 0, and syncing
+    # it overwrites the first one's history on the server. Each segment is its own run, grouped by the run id.
+    assert [(r["run_id"], r["group"]) for r in runs] == [(first.run_id, first.run_id),
+                                                         (f"{first.run_id}-resume1", first.run_id)]
+    assert [logged_steps(r) for r in runs] == [[(1, 1), (2, 2), (3, 3)], [(4, 4), (5, 5), (6, 6)]]
+    # the printed upload command takes every segment
+    wandb_dir = Path(first.run_dir, "wandb")
+    assert f"wandb sync {wandb_dir}" in capsys.readouterr().out
+    dry_run = CliRunner().invoke(wandb_cli.cli, ["sync", "--dry-run", str(wandb_dir)])
+    assert "Would sync 2 run(s)" in dry_run.output, dry_run.output
+
+
+def test_an_offline_fit_leaves_wandb_mode_of_the_process_alone(run_fit, offline_wandb, monkeypatch):
+    run_fit("wgan_gp_ring.yaml", *G_STEPS_3, logger=True)
+    assert "WANDB_MODE" not in os.environ  # Lightning's own logger sets WANDB_MODE=dryrun for the whole process
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # logged in now: the next fit in this process goes online
+    assert WandbLogger(save_dir=str(Path(os.environ["HOME"], "next")))._wandb_init["mode"] == "online"
+
+
+def test_online_resume_rewinds_the_wandb_run_to_the_checkpoint_generator_step(run_fit, offline_wandb,
+                                                                              monkeypatch):
+    first = run_fit("wgan_gp_ring.yaml", *G_STEPS_3)  # checkpoint at generator step 3
+    monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # credentials: online; wandb.init is replaced (no network)
+    calls = []
+    monkeypatch.setattr(wandb, "init", lambda **kwargs: calls.append(kwargs) or _offline_run(kwargs))
+    run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "36", "--ckpt_path",
+            f"{first.run_dir}/checkpoints/last.ckpt", logger=True)
+    (kwargs,) = calls
+    assert {k: kwargs[k] for k in ("id", "group", "resume", "resume_from", "mode")} == {
+        "id": first.run_id, "group": first.run_id, "resume": None, "resume_from": f"{first.run_id}?_step=3",
+        "mode": "online"}
+    moment = wandb.Settings(run_id=kwargs["id"], resume_from=kwargs["resume_from"]).resume_from  # wandb's parse
+    assert (moment.run, moment.metric, moment.value) == (first.run_id, "_step", 3)
+
+
+def test_a_refused_rewind_logs_the_resume_as_the_next_segment(tmp_path, offline_wandb, monkeypatch):
+    from wandb.errors import CommError
+
+    def init(**kwargs):
+        if "resume_from" in kwargs:
+            raise CommError("failed to rewind run: run not found")
+        return _offline_run(kwargs)
+
+    monkeypatch.setattr(wandb, "init", init)
+    logger = WandbLogger(save_dir=str(tmp_path), id="abc", resume_step=7, offline=False)
+    with pytest.warns(UserWarning, match="could not rewind run abc to generator step 7"):
+        run = logger.experiment
+    assert (run.id, run.group, logger.version) == ("abc-resume1", "abc", "abc-resume1")
+    logger.finalize("success")
+
+
+def _offline_run(kwargs: dict):
+    """The real wandb.init, offline and without the rewind (which needs the server)."""
+    return REAL_WANDB_INIT(**{**kwargs, "mode": "offline", "resume_from": None})
+
+
+def test_wandb_credentials_are_found_wherever_wandb_itself_looks(tmp_path, offline_wandb, monkeypatch):
+    with open(os.devnull) as no_input:
+        monkeypatch.setattr("sys.stdin", no_input)  # a prompt would read EOF, not hang
+        assert not wandb_credentials_available()
+    config = Path(os.environ["WANDB_CONFIG_DIR"])
+    config.mkdir()
+    (config / "settings").write_text(f"[default]\napi_key = {'k' * 40}\n")  # a key in wandb's settings file
+    wandb.teardown()  # wandb reads its settings once per process
+    assert wandb_credentials_available()
+    (config / "settings").unlink()
+    wandb.teardown()
+    assert not wandb_credentials_available()
+    token = tmp_path / "token.jwt"
+    token.write_text("header.payload.signature")
+    monkeypatch.setenv("WANDB_IDENTITY_TOKEN_FILE", str(token))  # workload identity (OIDC) instead of a key
+    assert wandb_credentials_available()
+    monkeypatch.delenv("WANDB_IDENTITY_TOKEN_FILE")
+    host = urlparse(wandb.Settings().base_url).hostname  # wandb 0.31's default server is not api.wandb.ai
+    Path(os.environ["NETRC"]).write_text(f"machine {host}\n  login user\n  password {'k' * 40}\n")
+    assert wandb_credentials_available()
 
 
 def test_image_callbacks_write_grids_and_strips(run_fit, tiny_mnist):
