@@ -12,7 +12,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -36,15 +36,33 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, plus ``last.ckpt`` written at the batch where training stops.
+    """Lightning's ModelCheckpoint, with one ``last.ckpt`` per run that always holds the newest state and resumes
+    exactly.
 
-    Lightning otherwise writes the final ``last.ckpt`` in ``on_train_end``, after its loops have closed the
-    epoch; resuming from that state at an epoch boundary runs one batch and skips the rest of the next
-    epoch (measured: tests/test_resume.py).  A checkpoint taken in ``on_train_batch_end`` of the last
-    batch (``max_steps`` reached, a stop requested, ``max_time`` up) restores exactly, like the periodic
-    ``every_n_train_steps`` ones; the later end-of-epoch and end-of-training saves then see that this step
-    is saved and skip.
+    * Every save Lightning would make after an epoch has closed (the end-of-epoch save of ``every_n_epochs``,
+      the final save when ``max_epochs`` is reached) is made in ``on_train_batch_end`` of the epoch's last
+      batch instead, as are the final saves at ``max_steps`` or at a requested stop.  Lightning restores a
+      batch-end checkpoint exactly (the next epoch starts at its first batch), but a checkpoint written after
+      the epoch closed, resumed in a run bounded by ``max_steps``, trains one batch of the next epoch and
+      skips the rest.  The later epoch-end and end-of-training hooks then see this step saved and skip.
+    * ``last.ckpt`` is overwritten, never versioned: Lightning writes ``last-v1.ckpt`` beside an existing
+      ``last.ckpt`` when the callback's settings changed on resume, and ``--ckpt_path last`` would then pick
+      the stale one.
+    * ``fast_dev_run`` writes no checkpoint at all (Lightning's own end-of-training save ignores it).
+    * A run that can write no checkpoint (``save_last`` off, no periodic save within ``max_steps``) and a
+      resume whose batch size or model settings differ from the checkpoint's are reported at start-up.
     """
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._resumed_from: dict[str, Any] = {}
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if not trainer.fast_dev_run:
+            warning = self._no_checkpoint_warning(trainer)
+            if warning:
+                rank_zero_warn(warning)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -52,6 +70,69 @@ class LastCheckpoint(ModelCheckpoint):
         last_batch = trainer.should_stop or 0 <= trainer.max_steps <= trainer.global_step
         if self.save_last and last_batch and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        fit_loop = checkpoint.get("loops", {}).get("fit_loop")
+        if fit_loop is not None:
+            resume_after_finished_epoch(fit_loop)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning saves here only when no checkpoint was written all run (and even under fast_dev_run); a stop
+        # decided after the last batch (by an epoch-end hook) must still leave the newest state in last.ckpt.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        versioning, self._enable_version_counter = self._enable_version_counter, False
+        try:  # overwrite last.ckpt: one file per run, always the newest state
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+        finally:
+            self._enable_version_counter = versioning
+
+
+    def _no_checkpoint_warning(self, trainer: L.Trainer) -> str | None:
+        return None
+
+def resume_after_finished_epoch(fit_loop: dict[str, Any]) -> None:
+    """Rewrite a fit loop's saved progress taken at the end of an epoch as "epoch finished, next one not begun".
+
+    Lightning saves at an epoch's end in three places: after its last batch (``on_train_batch_end``), in
+    ``on_train_epoch_end`` and in ``on_train_end``; each leaves the progress counters half-advanced.  When
+    training is bounded by ``max_steps`` (every config here), Lightning resumes such a state as an unfinished
+    epoch: it trains one batch of the next epoch and skips the rest (the batch counter still says the epoch's
+    batches were all used), or it skips the next epoch's ``on_train_epoch_start`` and miscounts epochs.  With
+    the counters of a finished epoch, the resumed run starts the next epoch at its first batch, exactly as an
+    uninterrupted run does.  Mid-epoch states are left alone.
+    """
+    epoch, batch = fit_loop["epoch_progress"], fit_loop["epoch_loop.batch_progress"]
+    cur = epoch["current"]
+    after_last_batch = (batch["is_last_batch"] and cur["processed"] == cur["started"] - 1
+                        and batch["current"]["completed"] == batch["current"]["processed"] - 1)
+    after_epoch_end = batch["is_last_batch"] and cur["ready"] == cur["started"] == cur["processed"]
+    if not (after_last_batch or after_epoch_end):
+        return
+    if after_last_batch:  # what the end of the last batch and of the epoch would have counted
+        batch["total"]["completed"] += 1
+        fit_loop["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+        for part in ("total", "current"):
+            epoch[part]["processed"] += 1
+    for part in ("total", "current"):
+        epoch[part]["completed"] = epoch[part]["processed"]
+    # the next epoch's counters start from zero, as Lightning's reset at the start of an epoch leaves them
+    batch["current"] = dict.fromkeys(batch["current"], 0)
+    batch["is_last_batch"] = False
+    for key in ("epoch_loop.scheduler_progress", "epoch_loop.automatic_optimization.optim_progress"):
+        _zero_current(fit_loop.get(key, {}))
+
+
+def _zero_current(progress: dict[str, Any]) -> None:
+    """Set every ``current`` counter in a nested progress dict to zero (``total`` counters are kept)."""
+    for key, value in progress.items():
+        if key == "current":
+            progress[key] = dict.fromkeys(value, 0)
+        elif isinstance(value, dict):
+            _zero_current(value)
 
 
 class GracefulStop(Callback):
