@@ -39,23 +39,17 @@ class LastCheckpoint(ModelCheckpoint):
     """Lightning's ModelCheckpoint, with one ``last.ckpt`` per run that always holds the newest state and resumes
     exactly.
 
-    * Every save Lightning would make after an epoch has closed (the end-of-epoch save of ``every_n_epochs``,
-      the final save when ``max_epochs`` is reached) is made in ``on_train_batch_end`` of the epoch's last
-      batch instead, as are the final saves at ``max_steps`` or at a requested stop.  Lightning restores a
-      batch-end checkpoint exactly (the next epoch starts at its first batch), but a checkpoint written after
-      the epoch closed, resumed in a run bounded by ``max_steps``, trains one batch of the next epoch and
-      skips the rest.  The later epoch-end and end-of-training hooks then see this step saved and skip.
+    * ``last.ckpt`` is written at the batch where training stops (``max_steps``, a requested stop), and any
+      checkpoint taken at an epoch's end (``max_epochs``, ``every_n_epochs``) is read back as "epoch
+      finished" (:func:`resume_after_finished_epoch`), so every resume continues exactly.
     * ``last.ckpt`` is overwritten, never versioned: Lightning writes ``last-v1.ckpt`` beside an existing
       ``last.ckpt`` when the callback's settings changed on resume, and ``--ckpt_path last`` would then pick
       the stale one.
-    * ``fast_dev_run`` writes no checkpoint at all (Lightning's own end-of-training save ignores it).
-    * A run that can write no checkpoint (``save_last`` off, no periodic save within ``max_steps``) and a
-      resume whose batch size or model settings differ from the checkpoint's are reported at start-up.
+    * ``fast_dev_run`` writes no checkpoint at all (Lightning's own end-of-training save ignores it), and the
+      end of every other run saves its newest state (Lightning's only when nothing was saved all run).
+    * A run that can write no checkpoint (``save_last`` off, no periodic save within ``max_steps``) says so
+      at start-up.
     """
-
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, **kwargs)
-        self._resumed_from: dict[str, Any] = {}
 
     def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         super().on_train_start(trainer, pl_module)
@@ -92,7 +86,27 @@ class LastCheckpoint(ModelCheckpoint):
 
 
     def _no_checkpoint_warning(self, trainer: L.Trainer) -> str | None:
-        return None
+        """Why this run will end without any checkpoint, or None when one will be written."""
+        if self.save_last:
+            return None
+        reason = None
+        if self.save_top_k == 0:
+            reason = "--checkpoint.save_top_k 0 turns the periodic saves off"
+        elif self._train_time_interval is None and not self._periodic_save_in_reach(trainer):
+            reason = (f"--checkpoint.every_n_train_steps {self._every_n_train_steps or 0} and --checkpoint."
+                      f"every_n_epochs {self._every_n_epochs or 0} save nothing before --trainer.max_steps "
+                      f"{trainer.max_steps} / --trainer.max_epochs {trainer.max_epochs}")
+        if reason is None:
+            return None
+        return (f"This run will write no checkpoint: --checkpoint.save_last is false and {reason}. Set "
+                "--checkpoint.save_last true (or a reachable --checkpoint.every_n_train_steps) to be able to resume.")
+
+    def _periodic_save_in_reach(self, trainer: L.Trainer) -> bool:
+        every_steps, every_epochs = self._every_n_train_steps, self._every_n_epochs
+        next_step_save = (trainer.global_step // every_steps + 1) * every_steps if every_steps >= 1 else None
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
+        return bool((next_step_save is not None and (trainer.max_steps < 0 or next_step_save <= trainer.max_steps))
+                    or (every_epochs >= 1 and (max_epochs < 0 or every_epochs <= max_epochs)))
 
 def resume_after_finished_epoch(fit_loop: dict[str, Any]) -> None:
     """Rewrite a fit loop's saved progress taken at the end of an epoch as "epoch finished, next one not begun".
