@@ -8,8 +8,6 @@ from pathlib import Path
 import pytest
 from conftest import last_checkpoint
 
-from main import _newest_last_checkpoint
-
 FAST = ["--trainer.max_steps", "12", "--data.init_args.num_samples", "1024"]
 
 
@@ -43,6 +41,8 @@ def test_fast_dev_run_writes_no_checkpoint_and_last_resumes_the_real_run(run_fit
 
 
 def test_ckpt_path_last_takes_the_most_recently_written_checkpoint(tmp_path):
+    from main import _newest_last_checkpoint
+
     runs = tmp_path / "wgan_gp_ring"
     older_run, newer_run = (runs / name / "checkpoints" / "last.ckpt" for name in ("20250101-000000-aaaa",
                                                                                       "20250102-000000-bbbb"))
