@@ -31,7 +31,7 @@ import torch
 import yaml
 from jsonargparse import Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
-from lightning.pytorch.callbacks import Callback
+from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
 from lightning.pytorch.plugins.io import TorchCheckpointIO
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
@@ -79,7 +79,11 @@ class GANLabCLI(LightningCLI):
 
     # ------------------------------------------------------------------ run folder and resume
     def _parse_ckpt_path(self) -> None:
-        """Resolve ``--ckpt_path last`` to the newest run's last.ckpt, then let Lightning read its hparams."""
+        """Resolve ``--ckpt_path last`` to the newest run's last.ckpt, then let Lightning read its hparams.
+
+        Lightning replaces the model settings with the checkpoint's; any the command line or config changed are
+        named, and so is a changed batch size, which shifts the data order against the uninterrupted run.
+        """
         sub = self.config.get("subcommand")
         cfg = self.config[sub] if sub else self.config
         cfg.name = _run_name(cfg)
@@ -87,16 +91,26 @@ class GANLabCLI(LightningCLI):
         if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
             _check_checkpoint_file(ckpt_path)
         if ckpt_path == "last":
-            runs = Path(cfg.runs_dir, cfg.name)
-            found = sorted(runs.glob("*/checkpoints/last.ckpt"), key=lambda p: p.stat().st_mtime)
+            found = _newest_last_checkpoint(Path(cfg.runs_dir, cfg.name))
             if found:
-                cfg.ckpt_path = str(found[-1])
+                cfg.ckpt_path = str(found)
                 rank_zero_info(f"Resuming from {cfg.ckpt_path}")
             else:
                 rank_zero_warn(f"--ckpt_path last: no {cfg.runs_dir}/{cfg.name}/*/checkpoints/last.ckpt yet; "
                                "starting a new run.")
                 cfg.ckpt_path = None
+        model_before = _flat(cfg.get("model"))
         super()._parse_ckpt_path()
+        cfg = self.config[sub] if sub else self.config
+        if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_file():
+            for line in _resume_changes(cfg, model_before, cfg.ckpt_path):
+                rank_zero_warn(line)
+
+    def _instantiate_trainer(self, config: dict[str, Any], callbacks: list[Callback]) -> Trainer:
+        """``--trainer.enable_checkpointing false`` drops the ``checkpoint`` callback (Lightning refuses both)."""
+        if config.get("enable_checkpointing") is False:
+            callbacks = [c for c in callbacks if not isinstance(c, ModelCheckpoint)]
+        return super()._instantiate_trainer(config, callbacks)
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
@@ -131,10 +145,7 @@ class GANLabCLI(LightningCLI):
         log_dir = trainer.log_dir  # a collective in multi-process runs: every rank must ask
         if not trainer.is_global_zero:
             return
-        ckpt = trainer.checkpoint_callback
-        lines = [f"Run folder:  {self.run_dir}"]
-        if ckpt is not None and ckpt.last_model_path:
-            lines.append(f"Checkpoint:  {ckpt.last_model_path}   (resume: add --ckpt_path last)")
+        lines = [f"Run folder:  {self.run_dir}", f"Checkpoint:  {_checkpoint_summary(trainer)}"]
         config_file = Path(log_dir or self.run_dir, "config.yaml")
         if config_file.exists():
             lines.append(f"Config:      {config_file}")
@@ -178,6 +189,51 @@ class _RunInfo(Callback):
             trainer._default_root_dir = self.run_dir  # set from the local choice before the process group existed
             with contextlib.suppress(OSError):
                 Path(chosen).rmdir()  # the local choice's folder, if a logger created it and it stayed empty
+
+
+def _newest_last_checkpoint(runs: Path) -> Path | None:
+    """The last.ckpt written most recently among a run name's folders (a resumed older run counts as newest)."""
+    found = list(runs.glob("*/checkpoints/last.ckpt"))
+    return max(found, key=lambda p: (p.stat().st_mtime_ns, p.parent.parent.name)) if found else None
+
+
+def _checkpoint_summary(trainer: Trainer) -> str:
+    """The end-of-fit line about checkpoints: where last.ckpt is, or why none was written."""
+    ckpt = trainer.checkpoint_callback
+    if ckpt is None:
+        return "none written (--trainer.enable_checkpointing false)"
+    if trainer.fast_dev_run:
+        return "none written (--trainer.fast_dev_run runs are smoke tests)"
+    if ckpt.last_model_path and Path(ckpt.last_model_path).is_file():
+        return f"{ckpt.last_model_path}   (resume: add --ckpt_path last)"
+    if ckpt.best_model_path:
+        return f"{ckpt.best_model_path}   (no last.ckpt: --checkpoint.save_last is false)"
+    return "none written (see the warning at start-up about --checkpoint.save_last)"
+
+
+def _flat(namespace: Any) -> dict[str, Any]:
+    """A config subtree as {dotted key: value}."""
+    return dict(namespace.items()) if isinstance(namespace, Namespace) else {}
+
+
+def _resume_changes(cfg: Any, model_before: dict[str, Any], ckpt_path: str) -> list[str]:
+    """Warnings for settings that differ between a resumed checkpoint and this run's config (unset ones, such as
+    the linked ``data_shape``, are filled in from the checkpoint and are no change)."""
+    lines = []
+    after = _flat(cfg.get("model"))
+    for key, given in model_before.items():
+        if given is not None and key in after and after[key] != given and not isinstance(given, Namespace):
+            lines.append(f"--ckpt_path {ckpt_path}: model.{key} is {given!r} in this config but {after[key]!r} in the "
+                         f"checkpoint; a resume continues with the checkpoint's value (start a new run to change it).")
+    saved = torch.load(ckpt_path, map_location="cpu", weights_only=True).get("gan_lab", {}).get("batch_size")
+    data_args = cfg.get("data", {}).get("init_args") or {}
+    batch_size = data_args.get("batch_size") if isinstance(data_args, (dict, Namespace)) else None
+    if saved is not None and batch_size is not None and batch_size != saved:
+        lines.append(f"--ckpt_path {ckpt_path}: data.init_args.batch_size is {batch_size} but the checkpoint was "
+                     f"trained with {saved}. The resumed epoch skips the batches already used counted in the new "
+                     f"size, so part of it is skipped or seen twice, and later epochs are split differently from an "
+                     f"uninterrupted run. Resume with --data.init_args.batch_size {saved} to continue exactly.")
+    return lines
 
 
 def _add_default_progress_bar(trainer_cfg: Any) -> None:
