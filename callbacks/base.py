@@ -1,24 +1,49 @@
-"""What every observing callback shares: a schedule in generator steps, real samples, logging."""
+"""What every observing callback shares: a schedule in generator steps, real samples, logging, and the
+guarantee that observing never changes training."""
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 from lightning.pytorch.callbacks import Callback
-from torch import Tensor
+from lightning.pytorch.utilities.seed import isolate_rng
+from torch import Tensor, nn
 
 from .protocols import Observable, missing_members
+
+
+@contextmanager
+def observing(module: nn.Module) -> Iterator[None]:
+    """Eval mode for every submodule and an isolated RNG, both restored on exit.
+
+    In train mode a forward pass steps spectral norm's power iteration and updates batch-norm statistics, and
+    any draw from the global RNG (noise for samples, KID's subsets, a sampler's seed) shifts the noise every
+    later training step sees; either would make a run with a callback train differently from one without.
+    ``isolate_rng`` restores the torch, numpy and Python states, and every CUDA device's once CUDA is in use.
+    """
+    modes = [(m, m.training) for m in module.modules()]
+    module.eval()
+    try:
+        with isolate_rng(include_cuda=torch.cuda.is_initialized()):
+            yield
+    finally:
+        for m, training in modes:
+            m.training = training  # the flag itself: some modules override train() (torchmetrics' Inception)
+
 
 
 class GeneratorStepCallback(Callback, ABC):
     """Calls :meth:`run` every ``every_n_steps`` generator steps, and once more at the end of training.
 
     Subclasses implement ``run(trainer, pl_module)``.  Every rank calls it (so collective metrics stay in
-    step); writing files and images is left to rank 0 (see :meth:`output_path`).
+    step); writing files and images is left to rank 0 (see :meth:`output_path`).  ``run`` is always called
+    inside :func:`observing`, so training continues bit for bit as if the callback were absent.
     """
 
     #: what the observed module must offer (a Protocol from callbacks.protocols), checked at start-up
@@ -45,11 +70,16 @@ class GeneratorStepCallback(Callback, ABC):
         step = pl_module.g_steps
         if step > 0 and step % self.every_n_steps == 0 and step != self._last_step:
             self._last_step = step
-            self.run(trainer, pl_module)
+            self.observe(trainer, pl_module)
 
     def on_train_end(self, trainer: L.Trainer, pl_module: Any) -> None:
         if self.at_end and pl_module.g_steps != self._last_step:
             self._last_step = pl_module.g_steps
+            self.observe(trainer, pl_module)
+
+    def observe(self, trainer: L.Trainer, pl_module: Any) -> None:
+        """:meth:`run` in eval mode with an isolated RNG (see :func:`observing`)."""
+        with observing(pl_module):
             self.run(trainer, pl_module)
 
     @property

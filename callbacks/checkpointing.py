@@ -12,7 +12,7 @@ import torch
 from lightning.fabric.utilities.types import _PATH
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.plugins.io import TorchCheckpointIO
-from lightning.pytorch.utilities import rank_zero_info
+from lightning.pytorch.utilities import rank_zero_info, rank_zero_warn
 
 
 class AtomicCheckpointIO(TorchCheckpointIO):
@@ -36,15 +36,27 @@ class AtomicCheckpointIO(TorchCheckpointIO):
 
 
 class LastCheckpoint(ModelCheckpoint):
-    """Lightning's ModelCheckpoint, plus ``last.ckpt`` written at the batch where training stops.
+    """Lightning's ModelCheckpoint, with one ``last.ckpt`` per run that always holds the newest state and resumes
+    exactly.
 
-    Lightning otherwise writes the final ``last.ckpt`` in ``on_train_end``, after its loops have closed the
-    epoch; resuming from that state at an epoch boundary runs one batch and skips the rest of the next
-    epoch (measured: tests/test_resume.py).  A checkpoint taken in ``on_train_batch_end`` of the last
-    batch (``max_steps`` reached, a stop requested, ``max_time`` up) restores exactly, like the periodic
-    ``every_n_train_steps`` ones; the later end-of-epoch and end-of-training saves then see that this step
-    is saved and skip.
+    * ``last.ckpt`` is written at the batch where training stops (``max_steps``, a requested stop), and any
+      checkpoint taken at an epoch's end (``max_epochs``, ``every_n_epochs``) is read back as "epoch
+      finished" (:func:`resume_after_finished_epoch`), so every resume continues exactly.
+    * ``last.ckpt`` is overwritten, never versioned: Lightning writes ``last-v1.ckpt`` beside an existing
+      ``last.ckpt`` when the callback's settings changed on resume, and ``--ckpt_path last`` would then pick
+      the stale one.
+    * ``fast_dev_run`` writes no checkpoint at all (Lightning's own end-of-training save ignores it), and the
+      end of every other run saves its newest state (Lightning's only when nothing was saved all run).
+    * A run that can write no checkpoint (``save_last`` off, no periodic save within ``max_steps``) says so
+      at start-up.
     """
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        super().on_train_start(trainer, pl_module)
+        if not trainer.fast_dev_run:
+            warning = self._no_checkpoint_warning(trainer)
+            if warning:
+                rank_zero_warn(warning)
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
@@ -52,6 +64,89 @@ class LastCheckpoint(ModelCheckpoint):
         last_batch = trainer.should_stop or 0 <= trainer.max_steps <= trainer.global_step
         if self.save_last and last_batch and not self._should_skip_saving_checkpoint(trainer):
             self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def on_load_checkpoint(self, trainer: L.Trainer, pl_module: L.LightningModule, checkpoint: dict[str, Any]) -> None:
+        super().on_load_checkpoint(trainer, pl_module, checkpoint)
+        fit_loop = checkpoint.get("loops", {}).get("fit_loop")
+        if fit_loop is not None:
+            resume_after_finished_epoch(fit_loop)
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        # Lightning saves here only when no checkpoint was written all run (and even under fast_dev_run); a stop
+        # decided after the last batch (by an epoch-end hook) must still leave the newest state in last.ckpt.
+        if self.save_last and not self._should_skip_saving_checkpoint(trainer):
+            self._save_last_checkpoint(trainer, self._monitor_candidates(trainer))
+
+    def _save_last_checkpoint(self, trainer: L.Trainer, monitor_candidates: dict[str, Any]) -> None:
+        versioning, self._enable_version_counter = self._enable_version_counter, False
+        try:  # overwrite last.ckpt: one file per run, always the newest state
+            super()._save_last_checkpoint(trainer, monitor_candidates)
+        finally:
+            self._enable_version_counter = versioning
+
+
+    def _no_checkpoint_warning(self, trainer: L.Trainer) -> str | None:
+        """Why this run will end without any checkpoint, or None when one will be written."""
+        if self.save_last:
+            return None
+        reason = None
+        if self.save_top_k == 0:
+            reason = "--checkpoint.save_top_k 0 turns the periodic saves off"
+        elif self._train_time_interval is None and not self._periodic_save_in_reach(trainer):
+            reason = (f"--checkpoint.every_n_train_steps {self._every_n_train_steps or 0} and --checkpoint."
+                      f"every_n_epochs {self._every_n_epochs or 0} save nothing before --trainer.max_steps "
+                      f"{trainer.max_steps} / --trainer.max_epochs {trainer.max_epochs}")
+        if reason is None:
+            return None
+        return (f"This run will write no checkpoint: --checkpoint.save_last is false and {reason}. Set "
+                "--checkpoint.save_last true (or a reachable --checkpoint.every_n_train_steps) to be able to resume.")
+
+    def _periodic_save_in_reach(self, trainer: L.Trainer) -> bool:
+        every_steps, every_epochs = self._every_n_train_steps, self._every_n_epochs
+        next_step_save = (trainer.global_step // every_steps + 1) * every_steps if every_steps >= 1 else None
+        max_epochs = trainer.max_epochs if trainer.max_epochs is not None else -1
+        return bool((next_step_save is not None and (trainer.max_steps < 0 or next_step_save <= trainer.max_steps))
+                    or (every_epochs >= 1 and (max_epochs < 0 or every_epochs <= max_epochs)))
+
+def resume_after_finished_epoch(fit_loop: dict[str, Any]) -> None:
+    """Rewrite a fit loop's saved progress taken at the end of an epoch as "epoch finished, next one not begun".
+
+    Lightning saves at an epoch's end in three places: after its last batch (``on_train_batch_end``), in
+    ``on_train_epoch_end`` and in ``on_train_end``; each leaves the progress counters half-advanced.  When
+    training is bounded by ``max_steps`` (every config here), Lightning resumes such a state as an unfinished
+    epoch: it trains one batch of the next epoch and skips the rest (the batch counter still says the epoch's
+    batches were all used), or it skips the next epoch's ``on_train_epoch_start`` and miscounts epochs.  With
+    the counters of a finished epoch, the resumed run starts the next epoch at its first batch, exactly as an
+    uninterrupted run does.  Mid-epoch states are left alone.
+    """
+    epoch, batch = fit_loop["epoch_progress"], fit_loop["epoch_loop.batch_progress"]
+    cur = epoch["current"]
+    after_last_batch = (batch["is_last_batch"] and cur["processed"] == cur["started"] - 1
+                        and batch["current"]["completed"] == batch["current"]["processed"] - 1)
+    after_epoch_end = batch["is_last_batch"] and cur["ready"] == cur["started"] == cur["processed"]
+    if not (after_last_batch or after_epoch_end):
+        return
+    if after_last_batch:  # what the end of the last batch and of the epoch would have counted
+        batch["total"]["completed"] += 1
+        fit_loop["epoch_loop.state_dict"]["_batches_that_stepped"] += 1
+        for part in ("total", "current"):
+            epoch[part]["processed"] += 1
+    for part in ("total", "current"):
+        epoch[part]["completed"] = epoch[part]["processed"]
+    # the next epoch's counters start from zero, as Lightning's reset at the start of an epoch leaves them
+    batch["current"] = dict.fromkeys(batch["current"], 0)
+    batch["is_last_batch"] = False
+    for key in ("epoch_loop.scheduler_progress", "epoch_loop.automatic_optimization.optim_progress"):
+        _zero_current(fit_loop.get(key, {}))
+
+
+def _zero_current(progress: dict[str, Any]) -> None:
+    """Set every ``current`` counter in a nested progress dict to zero (``total`` counters are kept)."""
+    for key, value in progress.items():
+        if key == "current":
+            progress[key] = dict.fromkeys(value, 0)
+        elif isinstance(value, dict):
+            _zero_current(value)
 
 
 class GracefulStop(Callback):

@@ -6,7 +6,10 @@ evaluation then costs only the generated samples.  Generated samples come from t
 module has one.  Two feature extractors:
 
 * ``inception``: torchmetrics' InceptionV3 (needs ``pip install torch-fidelity``); its weights are
-  downloaded on first use, or read from ``weights_path`` on an offline machine.
+  downloaded on first use, or read from ``weights_path`` on an offline machine.  Images are resized to
+  299x299 with TensorFlow 1's bilinear resize (torch-fidelity's copy of it, ``antialias=False``), as the
+  reference FID code of Heusel et al. (2017) does, so scores are comparable with published ones;
+  torchmetrics' own default (``antialias=True``) gives different numbers.
 * ``classifier``: the feature layer of a ``gan_modules.DigitClassifier`` checkpoint (``weights_path``), for
   MNIST; it also judges class coverage (``val/classes``, ``val/class_kl``: KL of the predicted-class
   histogram to uniform).
@@ -14,8 +17,7 @@ module has one.  Two feature extractors:
 
 from __future__ import annotations
 
-import hashlib
-import json
+import inspect
 import math
 import time
 from pathlib import Path
@@ -23,9 +25,12 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
+
+from datamodules.identity import digest, tensors_digest, weights_digest
 
 from .base import GeneratorStepCallback, real_samples
 from .protocols import NoiseSampler
@@ -34,15 +39,14 @@ INCEPTION_WEIGHTS_URL = ("https://github.com/toshas/torch-fidelity/releases/down
                          "weights-inception-2015-12-05-6726825d.pth")
 
 
-# datamodule settings that change how data are served, not which data: they do not key the cache
-_NOT_ABOUT_THE_DATA = {"batch_size", "num_workers", "pin_memory", "persistent_workers", "prepare_data_per_node",
-                       "seed", "download", "cache", "cache_dir", "allow_zero_length_dataloader_with_multiple_devices"}
-
-
 class InceptionFeatures(nn.Module):
-    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB)."""
+    """torchmetrics' InceptionV3 pool features (2048-d) for images in [-1, 1] (greyscale repeated to RGB).
 
-    def __init__(self, weights_path: str | None = None) -> None:
+    ``antialias=False`` resizes as the reference FID implementation (TensorFlow 1's bilinear resize), which
+    published FIDs use; ``True`` is torchmetrics' default, smoother but not comparable with papers.
+    """
+
+    def __init__(self, weights_path: str | None = None, antialias: bool = False) -> None:
         super().__init__()
         from torchmetrics.utilities.imports import _TORCH_FIDELITY_AVAILABLE
 
@@ -56,12 +60,13 @@ class InceptionFeatures(nn.Module):
 
         try:
             self.net = NoTrainInceptionV3(name="inception-v3-compat", features_list=["2048"],
-                                          feature_extractor_weights_path=weights_path)
+                                          feature_extractor_weights_path=weights_path, antialias=antialias)
         except Exception as err:  # the weights download failed (offline)
             raise RuntimeError(f"could not load the Inception weights ({err}). Offline: download "
                                f"{INCEPTION_WEIGHTS_URL} elsewhere and set weights_path to the copied file.") from err
         self.num_features = 2048
-        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}"
+        resize = "antialias" if antialias else "tf1-bilinear"  # the resize changes the features: part of the key
+        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}:{resize}"
 
     def forward(self, x: Tensor) -> Tensor:
         x = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
@@ -88,7 +93,8 @@ class FID(GeneratorStepCallback):
 
     Logs ``val/fid``, ``val/kid`` (and ``val/kid_std``), plus ``val/classes`` and ``val/class_kl`` with the
     classifier, and ``perf/fid_seconds``.  In a distributed run each rank generates its share and
-    torchmetrics sums the statistics across ranks.
+    torchmetrics gathers the statistics across ranks; every rank logs the same values.  KID draws its random
+    subsets from a fixed seed, so two evaluations of the same samples agree.
     """
 
     requires = NoiseSampler
@@ -122,13 +128,24 @@ class FID(GeneratorStepCallback):
         return self.extractor
 
     def cache_file(self, trainer: L.Trainer) -> Path:
-        """One file per (data set and its preprocessing, feature extractor, number of real samples)."""
+        """One file per (real data, feature extractor, number of real samples), each identified by content.
+
+        The data module states what determines its samples (``identity()``: files with their sizes and
+        modification times, preprocessing, subset, seed; see ``datamodules.identity``), so how the data are
+        served (batch size, workers, ``data_on_device``) never matters; a data module without ``identity()`` is
+        identified by the real samples themselves.  The extractor counts by its weights' hash (not a file name)
+        and its class's source code, which holds its preprocessing.
+        """
         dm = trainer.datamodule
-        data = {k: v for k, v in sorted(vars(dm).items()) if isinstance(v, (str, int, float, bool, tuple, type(None)))
-                and not k.startswith("_") and k not in _NOT_ABOUT_THE_DATA}
-        key = json.dumps({"data": type(dm).__name__, "settings": data, "features": self.build_extractor().source,
-                          "n": self.num_samples}, default=str, sort_keys=True)
-        return self.cache_dir / f"{type(dm).__name__}-{hashlib.sha1(key.encode()).hexdigest()[:16]}.pt"
+        data = (dm.identity() if hasattr(dm, "identity")
+                else {"samples_sha256": tensors_digest({"samples": real_samples(trainer, self.num_samples)})})
+        extractor = self.build_extractor()
+        try:
+            code = inspect.getsource(type(extractor))
+        except (OSError, TypeError):  # a class defined interactively has no source file
+            code = type(extractor).__qualname__
+        key = {"data": data, "features": {"code": code, "weights": weights_digest(extractor)}, "n": self.num_samples}
+        return self.cache_dir / f"{type(dm).__name__}-{digest(key)[:16]}.pt"
 
     def real_statistics(self, trainer: L.Trainer, device: torch.device) -> dict[str, Tensor]:
         """The real features' sum, outer-product sum and count (FID) and the features (KID), cached."""
@@ -158,12 +175,13 @@ class FID(GeneratorStepCallback):
         kid = (KernelInceptionDistance(feature=extractor, subset_size=self.kid_subset_size,
                                        reset_real_features=False).to(device) if self.kid else None)
         real = self.real_statistics(trainer, device)
-        if trainer.is_global_zero:  # states are summed across ranks: the real ones must be counted once
+        if trainer.is_global_zero:  # FID's states are summed across ranks: the real ones must be counted once
             fid.real_features_sum += real["sum"]
             fid.real_features_cov_sum += real["cov_sum"]
             fid.real_features_num_samples += real["n"].to(device)
-            if kid is not None:
-                kid.real_features.append(real["features"])
+        if kid is not None:  # KID's lists are gathered entry by entry: every rank adds its share of the real
+            # features, so all ranks make the same collective calls and together they hold the whole real set
+            kid.real_features.append(real["features"].tensor_split(trainer.world_size)[trainer.global_rank])
         world = trainer.world_size
         per_rank = math.ceil(self.num_samples / world)
         classes = []
@@ -177,7 +195,9 @@ class FID(GeneratorStepCallback):
                     classes.append(extractor.classifier(fake).argmax(1))
         scores = {"val/fid": float(fid.compute())}
         if kid is not None:
-            kid_mean, kid_std = kid.compute()
+            with isolate_rng():  # KID's random subsets: the same on every rank and at every evaluation
+                torch.manual_seed(0)
+                kid_mean, kid_std = kid.compute()
             scores |= {"val/kid": float(kid_mean), "val/kid_std": float(kid_std)}
         if classes:
             scores |= class_coverage(torch.cat(classes), extractor.classifier.hparams.num_classes)

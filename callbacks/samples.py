@@ -26,7 +26,7 @@ def log_image(trainer: L.Trainer, key: str, image: Tensor, step: int, caption: s
             import wandb
 
             array = (image.clamp(0, 1) * 255).round().byte().permute(1, 2, 0).numpy()
-            logger.experiment.log({key: wandb.Image(array, caption=caption), STEP_METRIC: step})
+            logger.log_metrics({key: wandb.Image(array, caption=caption), STEP_METRIC: step})  # _step = g step
         elif hasattr(getattr(logger, "experiment", None), "add_image"):
             logger.experiment.add_image(key, image, global_step=step)
 

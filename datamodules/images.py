@@ -10,8 +10,9 @@ instead.
 
 from __future__ import annotations
 
-import hashlib
-import json
+import os
+import sys
+import uuid
 import warnings
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,16 +20,19 @@ from typing import Any
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 from torch.utils.data import DataLoader, Dataset
 from torchvision.transforms import v2 as T
 from tqdm.auto import tqdm
 
+from .identity import digest, files_identity
 from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader, sample_from
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
-CACHE_FORMAT = 1  # bump when the cache layout changes
+CACHE_FORMAT = 2  # bump when the cache layout or the decoding (crop, resize) changes
+MAX_UPSCALE = 2.0  # images enlarged more than this to image_size are reported
 
 
 def uint8_to_unit(x: Tensor) -> Tensor:
@@ -37,7 +41,8 @@ def uint8_to_unit(x: Tensor) -> Tensor:
 
 
 class _DecodeFiles(Dataset):
-    """Decode one file to a (C, H, W) uint8 tensor: centre crop, resize; None for an unreadable file."""
+    """Decode one file to a (C, H, W) uint8 tensor (centre crop, resize) and its original (width, height);
+    None for an unreadable file."""
 
     def __init__(self, files: Sequence[Path], image_size: int, channels: int, crop: int | None) -> None:
         self.files, self.channels = list(files), channels
@@ -47,11 +52,12 @@ class _DecodeFiles(Dataset):
     def __len__(self) -> int:
         return len(self.files)
 
-    def __getitem__(self, i: int) -> Tensor | None:
+    def __getitem__(self, i: int) -> tuple[Tensor, tuple[int, int]] | None:
         try:
             with Image.open(self.files[i]) as img:
+                size = img.size
                 img = img.convert("L" if self.channels == 1 else "RGB")
-                return self.resize(T.functional.pil_to_tensor(img))
+                return self.resize(T.functional.pil_to_tensor(img)), size
         except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
             return None
 
@@ -73,11 +79,11 @@ class _FileImages(Dataset):
         return len(self.decode)
 
     def __getitem__(self, i: int) -> Tensor:
-        image = self.decode[i]
-        if image is None:
+        decoded = self.decode[i]
+        if decoded is None:
             raise OSError(f"cannot read image {self.decode.files[i]}: delete or replace it, or use cache: true, "
                           "which leaves unreadable files out.")
-        return uint8_to_unit(image)
+        return uint8_to_unit(decoded[0])
 
 
 def _first(batch: list[Any]) -> Any:
@@ -112,6 +118,8 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.cache, self.cache_dir, self.data_on_device = cache, cache_dir, data_on_device
         self.data_shape = (channels, image_size, image_size)
         self.dataset: Dataset | None = None
+        self._files: list[Path] | None = None        # listed and stat-ed once per instance: this run's data
+        self._identity: dict[str, Any] | None = None
 
     # -------------------------------------------------------------- files
     def image_root(self) -> Path:
@@ -123,21 +131,44 @@ class ImageFolderDataModule(L.LightningDataModule):
         return root
 
     def files(self) -> list[Path]:
-        root = self.image_root()
-        files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
-                       and ".gan_lab_cache" not in p.parts)
-        if not files:
-            raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root.resolve()}")
-        return files[: self.subset] if self.subset else files
+        if self._files is None:
+            root = self.image_root()
+            files = sorted(p for p in root.rglob("*") if p.suffix.lower() in IMAGE_EXTENSIONS
+                           and ".gan_lab_cache" not in p.parts)
+            if not files:
+                raise FileNotFoundError(f"no images ({', '.join(IMAGE_EXTENSIONS)}) under {root.resolve()}")
+            self._files = files[: self.subset] if self.subset else files
+        return self._files
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the images (see ``datamodules.identity``): the files with their sizes and modification
+        times, and how they are decoded (size, crop, channels)."""
+        if self._identity is None:
+            self._identity = {"images": files_identity(self.files(), self.image_root()), "format": CACHE_FORMAT,
+                              "size": self.image_size, "crop": self.crop, "channels": self.channels}
+        return self._identity
 
     # -------------------------------------------------------------- setup
+    def prepare_data(self) -> None:
+        """Build the decode cache once per machine: Lightning calls this in one process per node (local rank 0)
+        before any process's ``setup``, which then only loads it."""
+        if self.cache and not self.cache_path().exists():
+            self._build_cache()
+
     def setup(self, stage: str | None = None) -> None:
         if self.dataset is not None:
             return
-        files = self.files()
         if self.cache:
-            self.dataset = TensorSampleSet(self._cached_images(files), transform=uint8_to_unit)
+            path = self.cache_path()
+            if not path.exists():  # prepare_data did not run (a script calling setup itself)
+                self._build_cache()
+            cached = torch.load(path, mmap=True, weights_only=True)
+            report_sizes(cached["sizes"], self.crop, self.image_size, self.image_root())
+            self.dataset = TensorSampleSet(cached["images"], transform=uint8_to_unit)
         else:
+            files = self.files()
+            report_sizes(size_problems(_image_sizes(files), self.crop, self.image_size), self.crop, self.image_size,
+                         self.image_root())
             self.dataset = _FileImages(files, self.image_size, self.channels, self.crop)
 
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
@@ -145,50 +176,102 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.setup()
         return sample_from(self.dataset, n, seed)
 
-    def cache_path(self, files: Sequence[Path]) -> Path:
-        """One cache file per (file list, size, crop, channels): changing any of them makes a new one."""
-        key = json.dumps({"format": CACHE_FORMAT, "root": str(self.image_root().resolve()),
-                          "files": [str(f) for f in files], "size": self.image_size, "crop": self.crop,
-                          "channels": self.channels})
-        digest = hashlib.sha1(key.encode()).hexdigest()[:16]
+    def cache_path(self) -> Path:
+        """One cache file per identity: editing, adding or removing an image, or changing the size, crop or
+        channels, makes a new one."""
+        identity = self.identity()
         cache_dir = Path(self.cache_dir) if self.cache_dir else self.image_root() / ".gan_lab_cache"
-        return cache_dir / f"{len(files)}x{self.channels}x{self.image_size}-{digest}.pt"
+        return cache_dir / f"{identity['images']['files']}x{self.channels}x{self.image_size}-{digest(identity)[:16]}.pt"
 
-    def _cached_images(self, files: list[Path]) -> Tensor:
-        path = self.cache_path(files)
-        if path.exists():
-            return torch.load(path, mmap=True, weights_only=True)["images"]
-        images, bad = self._decode_all(files)
+    def _build_cache(self) -> None:
+        """Decode every file once and save the images under the cache's name, atomically.
+
+        Each process writes its own temporary file (several processes or nodes may build the same cache at
+        once) and renames it into place, so no reader ever sees a half-written cache.
+        """
+        files, path = self.files(), self.cache_path()
+        images, sizes, bad = self._decode_all(files)
         if bad:
             names = ", ".join(str(f) for f in bad[:5]) + (f" and {len(bad) - 5} more" if len(bad) > 5 else "")
             warnings.warn(f"{len(bad)} image(s) could not be read and are left out: {names}", stacklevel=2)
         if len(images) == 0:
             raise OSError(f"none of the {len(files)} images under {self.image_root()} could be read")
+        problems = size_problems(sizes, self.crop, self.image_size)
+        report_sizes(problems, self.crop, self.image_size, self.image_root(), warn=False)  # refuse before saving
         path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".tmp")
-        torch.save({"images": images, "files": [str(f) for f in files if f not in set(bad)]}, tmp)
-        tmp.replace(path)  # atomic: an interrupted build never leaves a half-written cache behind
-        return images
+        tmp = path.with_name(f"{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.tmp")
+        try:
+            torch.save({"images": images, "files": [str(f) for f in files if f not in set(bad)],
+                        "sizes": problems}, tmp)
+            tmp.replace(path)
+        finally:
+            tmp.unlink(missing_ok=True)
+        print(f"decoded {len(images)} images once into {path}", file=sys.stderr)
 
-    def _decode_all(self, files: list[Path]) -> tuple[Tensor, list[Path]]:
+    def _decode_all(self, files: list[Path]) -> tuple[Tensor, list[tuple[int, int]], list[Path]]:
+        """The decoded images, the original (width, height) of each, and the files that could not be read."""
         decode = _DecodeFiles(files, self.image_size, self.channels, self.crop)
         loader = DataLoader(decode, batch_size=None, num_workers=self.num_workers, collate_fn=None)
         images = torch.empty(len(files), *self.data_shape, dtype=torch.uint8)
         ok = torch.zeros(len(files), dtype=torch.bool)
+        sizes: list[tuple[int, int]] = []
         bad: list[Path] = []
-        for i, image in enumerate(tqdm(loader, total=len(files), desc=f"decoding {len(files)} images once",
-                                       unit="img", mininterval=1.0)):
-            if image is None:
+        for i, decoded in enumerate(tqdm(loader, total=len(files), desc=f"decoding {len(files)} images once",
+                                         unit="img", mininterval=1.0)):
+            if decoded is None:
                 bad.append(files[i])
             else:
-                images[i], ok[i] = image, True
-        return images[ok], bad
+                images[i], ok[i] = decoded[0], True
+                sizes.append(tuple(decoded[1]))
+        return images[ok], sizes, bad
 
     def train_dataloader(self) -> ResumableDataLoader:
         self.setup()
         assert self.dataset is not None
         return resumable_loader(self.dataset, self, self.batch_size, self.seed, self.num_workers, self.pin_memory,
                                 self.persistent_workers, self.data_on_device)
+
+
+def _image_sizes(files: Sequence[Path]) -> list[tuple[int, int]]:
+    """(width, height) of every readable file, from its header only (no decoding)."""
+    sizes = []
+    for f in files:
+        try:
+            with Image.open(f) as img:
+                sizes.append(img.size)
+        except (OSError, UnidentifiedImageError, SyntaxError, ValueError):
+            continue  # named when it is decoded
+    return sizes
+
+
+def size_problems(sizes: Sequence[tuple[int, int]], crop: int | None, image_size: int) -> dict[str, int]:
+    """How many images a centre crop of ``crop`` pixels pads with black (a side shorter than the crop), and how
+    many are enlarged more than ``MAX_UPSCALE`` times to ``image_size``; and the shortest side seen."""
+    sides = [min(w, h) for w, h in sizes]
+    return {"images": len(sizes),
+            "padded": sum(crop is not None and (w < crop or h < crop) for w, h in sizes),
+            "upscaled": sum(image_size > MAX_UPSCALE * min(side, crop or side) for side in sides),
+            "shortest_side": min(sides, default=0)}
+
+
+def report_sizes(problems: dict[str, int], crop: int | None, image_size: int, root: Path, warn: bool = True) -> None:
+    """Warn (once, on rank 0) about padded or much enlarged images; refuse when every image is."""
+    n, shortest = problems["images"], problems["shortest_side"]
+    messages = []
+    if problems["padded"]:
+        messages.append(f"{problems['padded']} of {n} images under {root} are smaller than the centre crop of {crop} "
+                        f"pixels and get black borders: set data.init_args.crop to at most {shortest} (the shortest "
+                        "side found) or to null (crop each image to its shorter side), or remove the small images")
+    if problems["upscaled"]:
+        messages.append(f"{problems['upscaled']} of {n} images under {root} are enlarged more than {MAX_UPSCALE:g}x to "
+                        f"image_size {image_size} (the shortest side found is {shortest} pixels) and look blurry: set "
+                        f"data.init_args.image_size to at most {int(MAX_UPSCALE * min(shortest, crop or shortest))} "
+                        "or use larger images")
+    if n and n in (problems["padded"], problems["upscaled"]):
+        raise ValueError("; ".join(messages) + ".")
+    if warn:
+        for message in messages:
+            rank_zero_warn(message + ".")
 
 
 class CelebADataModule(ImageFolderDataModule):

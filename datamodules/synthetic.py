@@ -45,6 +45,12 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
     def score(self, samples: Tensor) -> dict[str, float]:
         """How close ``samples`` are to the target distribution (see ``datamodules.scoring``)."""
 
+    def identity(self) -> dict[str, Any]:
+        """What determines the samples (see ``datamodules.identity``); subclasses add their distribution's
+        parameters."""
+        return {"class": type(self).__qualname__, "data_shape": list(self.data_shape),
+                "num_samples": self.num_samples, "seed": self.seed}
+
     def real_samples(self, n: int, seed: int = 0) -> Tensor:
         """``n`` fresh draws from the target distribution (not the training sample), the same for a seed."""
         return self.draw(n, torch.Generator().manual_seed(1_000_003 + seed))
@@ -72,6 +78,9 @@ class Gaussian1D(SyntheticDataModule):
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         return self.mean + self.std * torch.randn(n, 1, generator=generator)
 
+    def identity(self) -> dict[str, Any]:
+        return super().identity() | {"mean": self.mean, "std": self.std}
+
     def score(self, samples: Tensor) -> dict[str, float]:
         return gaussian_1d_scores(samples, self.mean, self.std)
 
@@ -87,6 +96,9 @@ class GaussianMixture2D(SyntheticDataModule):
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         which = torch.randint(len(self.means), (n,), generator=generator)
         return self.means[which] + self.std * torch.randn(n, 2, generator=generator)
+
+    def identity(self) -> dict[str, Any]:
+        return super().identity() | {"means": self.means.tolist(), "std": self.std}
 
     def score(self, samples: Tensor) -> dict[str, float]:
         return mixture_scores(samples, self.means, self.std)

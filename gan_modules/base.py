@@ -235,7 +235,9 @@ class AdversarialModule(L.LightningModule, ABC):
             rng["torch_per_rank"] = self.all_gather(rng["torch"].to(self.device)).cpu()
             if "cuda" in rng:
                 rng["cuda_per_rank"] = self.all_gather(torch.cuda.get_rng_state().to(self.device)).cpu()
-        checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": rng}
+        checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": rng,
+                                      # what the data order depends on: a resume that changes it is reported
+                                      "n_critic": self.n_critic, "batch_size": _critic_batch_size(self)}
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._check_checkpoint_fits(checkpoint)
@@ -311,3 +313,12 @@ def _set_rng_states(states: dict[str, Any], rank: int = 0) -> None:
 
 
 __all__ = ["AdversarialModule"]
+
+
+def _critic_batch_size(module: AdversarialModule) -> int | None:
+    """One critic batch's per-process size (the loader serves ``batches_per_step`` of them at once), or None
+    where there is no loader (or no trainer)."""
+    trainer = module._trainer
+    loader = getattr(trainer, "train_dataloader", None) if trainer is not None else None
+    size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None) or getattr(loader, "batch_size", None)
+    return size // module.batches_per_step if isinstance(size, int) else None

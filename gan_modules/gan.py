@@ -68,6 +68,7 @@ class GANModule(AdversarialModule):
             self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
                                                use_buffers=True)
             self.generator_ema.requires_grad_(False)
+        self._last_penalty: Tensor | None = None  # a lazy penalty's last value, logged on every row
 
     # ------------------------------------------------------------------ public API
     def sample_latent(self, n: int) -> Tensor:
@@ -115,7 +116,9 @@ class GANModule(AdversarialModule):
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
             value = self.penalty(self.discriminator, real, fake, scale=self._grad_scale())
             loss = loss + (self.penalty.weight * self.penalty.interval) * value
-            metrics["train/gp"] = value.detach()
+            self._last_penalty = value.detach()
+        if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
+            metrics["train/gp"] = self._last_penalty
         return loss, metrics
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:

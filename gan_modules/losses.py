@@ -107,6 +107,18 @@ class NonSaturatingLoss(AdversarialLoss):
 class MinimaxLoss(NonSaturatingLoss):
     """The original saturating game: the generator minimises log(1 - D(G(z)))."""
 
+    def __init__(
+        self,
+        real_label: float = 1.0,        # discriminator target for real samples (0.9: one-sided smoothing)
+        fake_label: float = 0.0,        # discriminator target for generated samples (0.1: two-sided smoothing)
+        generator_target: float = 1.0,  # must stay 1: log(1 - D(G(z))) has no target to smooth
+    ) -> None:
+        if generator_target != 1.0:
+            raise ValueError(f"MinimaxLoss.generator_target={generator_target}: the minimax generator loss "
+                             "log(1 - D(G(z))) has no target to smooth. Use gan_modules.losses.NonSaturatingLoss "
+                             "for a smoothed generator target, or leave generator_target at 1.0.")
+        super().__init__(real_label, fake_label)
+
     def generator(self, fake: Tensor) -> Tensor:
         return minimax_generator_loss(fake)
 

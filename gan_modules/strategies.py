@@ -8,11 +8,13 @@ loss" (Lightning issues 20328, 20685, 20866; pytorch 47562), and ``find_unused_p
 help a step with two backward passes.
 
 :class:`GANDDPStrategy` keeps Lightning's process launching, distributed sampler-free data sharding and
-collectives, but wraps nothing: before each optimizer step it averages the gradients of *that optimizer's*
-parameters across ranks in one flat all-reduce, and after it broadcasts the module's buffers (batch-norm
-statistics, spectral-norm vectors) from rank 0, as DDP does at every forward.  This is what
-stylegan2-ada-pytorch does by hand.  Parameters start identical (broadcast from rank 0 at set-up), receive
-identical averaged gradients and so stay identical, which the tests check with two CPU processes.
+collectives, but wraps nothing.  At each optimizer step, once backward has run (inside Lightning's closure
+under automatic optimization, before it under manual optimization) and before fp16's GradScaler unscales
+and steps, it averages the gradients of *that optimizer's* parameters across ranks in one flat all-reduce;
+after the step it broadcasts the module's buffers (batch-norm statistics, spectral-norm vectors) from rank
+0, as DDP does at every forward.  This is what stylegan2-ada-pytorch does by hand.  Parameters start
+identical (broadcast from rank 0 at set-up), receive identical averaged gradients and so stay identical,
+which the tests check with two CPU processes.
 
 Use it with ``trainer.strategy: gan_ddp`` (registered here; main.py imports this module) and
 ``trainer.devices: N``.
@@ -42,7 +44,7 @@ class GANDDPStrategy(DDPStrategy):
     def optimizer_step(self, optimizer: Optimizer, closure: Callable[[], Any],
                        model: L.LightningModule | nn.Module | None = None, **kwargs: Any) -> Any:
         if self.world_size > 1:
-            average_gradients(optimizer, self.world_size)
+            closure = _averaging_closure(closure, optimizer, self.world_size)
         output = super().optimizer_step(optimizer, closure, model, **kwargs)
         if self.world_size > 1:
             self.broadcast_buffers(self.model)
@@ -64,6 +66,25 @@ class GANDDPStrategy(DDPStrategy):
             for b in buffers:
                 b.copy_(flat[offset : offset + b.numel()].view_as(b))
                 offset += b.numel()
+
+
+def _averaging_closure(closure: Callable[[], Any], optimizer: Optimizer, world_size: int) -> Callable[[], Any]:
+    """The closure followed by the gradient average.
+
+    The precision plugin runs the closure inside ``optimizer_step`` and only then unscales (fp16's GradScaler),
+    calls ``on_before_optimizer_step``/clipping and steps.  Under automatic optimization the closure is what
+    runs ``training_step`` and ``backward``, so averaging any earlier would average the previous step's
+    gradients; under manual optimization backward already ran and the closure does nothing.  Averaging right
+    after it covers both, and every rank still sees the same (averaged) gradients when deciding to skip an
+    fp16 step.
+    """
+
+    def run_then_average() -> Any:
+        output = closure()
+        average_gradients(optimizer, world_size)
+        return output
+
+    return run_then_average
 
 
 def average_gradients(optimizer: Optimizer, world_size: int) -> None:

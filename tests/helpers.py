@@ -17,7 +17,8 @@ class SaveRankWeights(Callback):
         state = {k: v.detach().cpu() for k, v in pl_module.state_dict().items()}
         path = Path(trainer.default_root_dir) / f"rank{trainer.global_rank}.pt"
         path.parent.mkdir(parents=True, exist_ok=True)
-        torch.save({"state": state, "g_steps": pl_module.g_steps}, path)
+        torch.save({"state": state, "g_steps": getattr(pl_module, "g_steps", None), "global_step": trainer.global_step},
+                   path)
 
 
 class PoisonWeights(Callback):

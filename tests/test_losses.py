@@ -71,3 +71,13 @@ def test_least_squares_zero_at_optimum():
     assert_close(loss.discriminator(torch.zeros(4), torch.ones(4)), torch.tensor(1.0))
     # the -1/1/0 coding of Mao et al. has its own optimum
     assert_close(LeastSquaresLoss(a=-1, b=1, c=0).discriminator(torch.ones(4), -torch.ones(4)), torch.tensor(0.0))
+
+
+def test_minimax_refuses_a_generator_target_it_cannot_use():
+    # log(1 - D(G(z))) has no target: a smoothed one would be silently ignored
+    with pytest.raises(ValueError, match=r"generator_target=0.9.*NonSaturatingLoss"):
+        MinimaxLoss(generator_target=0.9)
+    smoothed = MinimaxLoss(real_label=0.9, fake_label=0.1)  # the discriminator's labels still smooth
+    assert_close(smoothed.discriminator(logit(0.9), logit(0.1)),
+                 NonSaturatingLoss(real_label=0.9, fake_label=0.1).discriminator(logit(0.9), logit(0.1)))
+    assert_close(smoothed.generator(ZERO), -LOG2)

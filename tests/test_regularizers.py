@@ -103,3 +103,31 @@ def test_spectral_norm_gives_unit_top_singular_value():
         assert len(layer.parametrizations.weight) == 1
         top = torch.linalg.matrix_norm(layer.weight.detach(), ord=2)
         assert_close(top, torch.tensor(1.0), atol=0.02, rtol=0)
+
+
+def test_lazy_penalty_value_is_on_every_logged_row(run_fit, monkeypatch):
+    # R1 every 4 D steps, a row every 2 G steps (n_critic 1): the penalty is computed on D steps 0, 4, 8, ...
+    # and rows are written after D steps 1, 3, 5, ...; each row must carry the last value computed.
+    from gan_modules import GANModule
+
+    computed, rows = [], []
+    original_r1, original_log = R1Penalty.__call__, GANModule.log_step_metrics
+
+    def r1(self, *args, **kwargs):
+        value = original_r1(self, *args, **kwargs)
+        computed.append(float(value))
+        return value
+
+    def log_step_metrics(self, metrics):
+        rows.append((metrics.get("train/gp"), computed[-1]))
+        return original_log(self, metrics)
+
+    monkeypatch.setattr(R1Penalty, "__call__", r1)
+    monkeypatch.setattr(GANModule, "log_step_metrics", log_step_metrics)
+    run_fit("gan_r1_ring.yaml", "--trainer.max_steps", "40", "--trainer.log_every_n_steps", "2",
+            "--model.init_args.penalty.init_args.interval", "4", "--data.init_args.num_samples", "1024",
+            "--data.init_args.batch_size", "64", "--trainer.callbacks", "[]")
+    assert len(rows) == 10 and len(computed) == 5
+    for logged, last in rows:
+        assert logged is not None
+        assert float(logged) == last

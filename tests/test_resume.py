@@ -1,5 +1,8 @@
 """A stopped-then-resumed run ends exactly where an uninterrupted run of the same length ends."""
 
+from pathlib import Path
+
+import numpy as np
 import pytest
 import torch
 from conftest import last_checkpoint
@@ -10,6 +13,11 @@ ARGS = ["--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "
         "--model.init_args.ema_decay", "0.9", "--checkpoint.every_n_train_steps", "0"]
 TOTAL = 60  # optimizer steps: 10 generator steps
 
+# 256 samples in batches of 64: 4 batches an epoch, 3 epochs = 12 discriminator and 2 generator steps.
+EPOCH_ARGS = ["--data.init_args.num_samples", "256", "--data.init_args.batch_size", "64",
+              "--model.init_args.ema_decay", "0.9"]
+EPOCHS = "3"
+
 
 def assert_same_training_state(a: dict, b: dict) -> None:
     assert a["gan_lab"]["d_steps"] == b["gan_lab"]["d_steps"]
@@ -19,9 +27,28 @@ def assert_same_training_state(a: dict, b: dict) -> None:
     for name, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][name]), name
     for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+        assert opt_a["state"].keys() == opt_b["state"].keys()
         for key, state in opt_a["state"].items():
             for field, value in state.items():
                 assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b["state"][key][field])), field
+
+
+def assert_same_counters(a: dict, b: dict) -> None:
+    """Epoch, every loop counter Lightning keeps (epochs, batches, optimizer steps), loader position, RNG."""
+    assert a["epoch"] == b["epoch"]
+    assert a["loops"] == b["loops"]
+    assert a["gan_lab"]["rng"].keys() == b["gan_lab"]["rng"].keys()
+    for name, state in a["gan_lab"]["rng"].items():
+        assert same(state, b["gan_lab"]["rng"][name]), name
+
+
+def same(a: object, b: object) -> bool:
+    """Exact equality of nested RNG states (tensors, numpy arrays, tuples)."""
+    if isinstance(a, (torch.Tensor, np.ndarray)):
+        return torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 @pytest.mark.parametrize("stop_at", [38, 34], ids=["epoch-boundary", "mid-epoch"])
@@ -33,3 +60,30 @@ def test_resumed_run_equals_uninterrupted_run(run_fit, stop_at):
                       "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
     assert resumed.model.g_steps == full.model.g_steps == TOTAL // 6
     assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
+    assert_same_counters(last_checkpoint(full), last_checkpoint(resumed))
+
+
+@pytest.mark.parametrize("bound", [[], ["--trainer.max_steps", "-1"]], ids=["max_steps-bounded", "epochs-only"])
+def test_resume_after_max_epochs_equals_uninterrupted_run(run_fit, bound):
+    """Stopped by max_epochs, its last.ckpt is written after the epoch closed; the next epoch trains whole."""
+    full = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound)
+    first = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", "1", *EPOCH_ARGS, *bound)
+    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound,
+                      "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
+    assert resumed.model.d_steps == full.model.d_steps == 12
+    assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
+    assert_same_counters(last_checkpoint(full), last_checkpoint(resumed))
+
+
+@pytest.mark.parametrize("bound", [[], ["--trainer.max_steps", "-1"]], ids=["max_steps-bounded", "epochs-only"])
+def test_resume_from_lightnings_epoch_end_save_equals_uninterrupted_run(run_fit, bound):
+    """With no every_n_train_steps (gan_gaussian1d.yaml, classifier_mnist.yaml) Lightning saves at every epoch's
+    end; a crash in the next epoch resumes from that save."""
+    epoch_saves = ["--checkpoint.every_n_train_steps", "null", "--checkpoint.save_top_k", "-1"]
+    full = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound, *epoch_saves)
+    after_first_epoch = Path(full.run_dir, "checkpoints", "epoch=0-step=4.ckpt")  # what last.ckpt held then
+    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound, *epoch_saves,
+                      "--ckpt_path", str(after_first_epoch))
+    assert resumed.model.d_steps == full.model.d_steps == 12
+    assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
+    assert_same_counters(last_checkpoint(full), last_checkpoint(resumed))

@@ -9,9 +9,11 @@ a 7-byte header (crc32, length, type: 1 full, 2 first, 3 middle, 4 last); every 
 from __future__ import annotations
 
 import struct
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
+from google.protobuf.message import DecodeError
 from wandb.proto import wandb_internal_pb2 as pb
 
 BLOCK, HEADER = 32768, 7
@@ -38,11 +40,42 @@ def records(path: Path) -> Iterator[pb.Record]:
             yield record
 
 
+def offline_runs(run_dir: Path) -> list[dict]:
+    """Every offline W&B run under ``run_dir/wandb``, oldest first (see ``read_offline_run``)."""
+    runs = [read_offline_run(folder) for folder in Path(run_dir, "wandb").glob("offline-run-*")]
+    return sorted(runs, key=lambda run: (run["start_time"] or 0, run["folder"]))
+
+
 def offline_run_contents(run_dir: Path) -> dict:
-    """History keys, config keys, metric definitions and media files of the one offline run under run_dir."""
-    (offline,) = Path(run_dir, "wandb").glob("offline-run-*")
+    """The one offline run under run_dir (see ``read_offline_run``)."""
+    (run,) = offline_runs(run_dir)
+    return run
+
+
+def finished_log(offline: Path, timeout: float = 30.0) -> Path:
+    """The folder's transaction log once it holds the run's exit record: ``run.finish()`` can return before
+    wandb's service process has written the file out."""
     (log,) = offline.glob("run-*.wandb")
-    out: dict = {"history_keys": set(), "config_keys": set(), "metrics": {}, "run_id": None, "history": []}
+    deadline = time.monotonic() + timeout
+    while not _has_exit_record(log):
+        assert time.monotonic() < deadline, f"{log} has no exit record after {timeout} s"
+        time.sleep(0.1)
+    return log
+
+
+def _has_exit_record(log: Path) -> bool:
+    try:
+        return any(record.WhichOneof("record_type") == "exit" for record in records(log))
+    except (AssertionError, struct.error, DecodeError):  # no file header yet, or a record half written
+        return False
+
+
+def read_offline_run(offline: Path) -> dict:
+    """History rows and keys, config keys, metric definitions, run id, group, start time and media files of
+    one ``offline-run-*`` folder."""
+    log = finished_log(offline)
+    out: dict = {"history_keys": set(), "config_keys": set(), "metrics": {}, "run_id": None, "group": None,
+                 "start_time": None, "history": [], "folder": offline.name}
     for record in records(log):
         kind = record.WhichOneof("record_type")
         if kind == "history":
@@ -54,6 +87,7 @@ def offline_run_contents(run_dir: Path) -> dict:
         elif kind == "metric":
             out["metrics"][record.metric.name or record.metric.glob_name] = record.metric.step_metric
         elif kind == "run":
-            out["run_id"] = record.run.run_id
+            out["run_id"], out["group"] = record.run.run_id, record.run.run_group
+            out["start_time"] = record.run.start_time.ToNanoseconds()
     out["media"] = sorted(p.name for p in offline.rglob("*") if p.suffix in (".png", ".jpg"))
     return out
