@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 import lightning as L
 import torch
+from lightning.pytorch.utilities import rank_zero_warn
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 from torchmetrics.image.fid import FrechetInceptionDistance
@@ -65,14 +66,24 @@ class InceptionFeatures(nn.Module):
             raise RuntimeError(f"could not load the Inception weights ({err}). Offline: download "
                                f"{INCEPTION_WEIGHTS_URL} elsewhere and set weights_path to the copied file.") from err
         self.num_features = 2048
-        resize = "antialias" if antialias else "tf1-bilinear"  # the resize changes the features: part of the key
-        self.source = f"inception:{Path(weights_path).name if weights_path else 'torch-fidelity'}:{resize}"
+        self.antialias = antialias  # the resize changes the features: part of the cache key
 
     def forward(self, x: Tensor) -> Tensor:
         x = ((x.float() + 1) * 127.5).round().clamp(0, 255).to(torch.uint8)
         if x.shape[1] == 1:
             x = x.expand(-1, 3, -1, -1)
         return self.net(x).reshape(len(x), -1)
+
+
+def newest_match(pattern: str | None) -> str | None:
+    """``pattern`` itself, or for a glob (``runs/classifier_mnist/*/checkpoints/last.ckpt``) its newest match."""
+    if pattern is None or not any(c in pattern for c in "*?["):
+        return pattern
+    matches = sorted(Path().glob(pattern), key=lambda p: p.stat().st_mtime)
+    if not matches:
+        raise FileNotFoundError(f"no file matches {pattern}; train the digit classifier first: "
+                                "`python main.py fit --config configs/classifier_mnist.yaml`")
+    return str(matches[-1])
 
 
 def classifier_features(weights_path: str) -> nn.Module:
@@ -82,10 +93,7 @@ def classifier_features(weights_path: str) -> nn.Module:
     if not Path(weights_path).is_file():
         raise FileNotFoundError(f"classifier checkpoint {weights_path} does not exist; train one with "
                                 "`python main.py fit --config configs/classifier_mnist.yaml`.")
-    extractor = ClassifierFeatures(DigitClassifier.load_from_checkpoint(weights_path, map_location="cpu"))
-    stat = Path(weights_path).stat()
-    extractor.source = f"classifier:{Path(weights_path).resolve()}:{stat.st_size}:{int(stat.st_mtime)}"
-    return extractor
+    return ClassifierFeatures(DigitClassifier.load_from_checkpoint(weights_path, map_location="cpu"))
 
 
 class FID(GeneratorStepCallback):
@@ -104,7 +112,8 @@ class FID(GeneratorStepCallback):
         every_n_steps: int = 1000,                               # generator steps between evaluations
         num_samples: int = 5000,                                 # generated (and real) samples per evaluation
         feature: Literal["inception", "classifier"] = "inception",  # feature space
-        weights_path: str | None = None,                         # classifier checkpoint / local Inception weights
+        weights_path: str | None = None,                         # classifier checkpoint / local Inception weights;
+                                                                 # a glob takes the newest match
         kid: bool = True,                                        # also KID (unbiased; fine for small samples)
         kid_subset_size: int = 1000,                             # KID subset size (<= num_samples)
         batch_size: int = 250,                                   # samples per forward pass
@@ -119,12 +128,23 @@ class FID(GeneratorStepCallback):
         self.kid_subset_size, self.batch_size, self.cache_dir = kid_subset_size, batch_size, Path(cache_dir)
         self.extractor: nn.Module | None = None
         self.last: dict[str, float] = {}
+        self.unavailable: str | None = None  # why no FID can be computed in this run (said once at start-up)
+
+    def setup(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
+        """Load the feature extractor now: without one (no weights offline, no classifier trained yet) the run
+        goes on with a single warning that says how to get it, and logs no FID."""
+        super().setup(trainer, pl_module, stage)
+        try:
+            self.build_extractor()
+        except (FileNotFoundError, ModuleNotFoundError, RuntimeError) as err:
+            self.unavailable = str(err)
+            rank_zero_warn(f"callbacks.FID is off for this run: {err}")
 
     # -------------------------------------------------------------- pieces
     def build_extractor(self) -> nn.Module:
         if self.extractor is None:
-            self.extractor = (InceptionFeatures(self.weights_path) if self.feature == "inception"
-                              else classifier_features(self.weights_path))
+            path = newest_match(self.weights_path)
+            self.extractor = InceptionFeatures(path) if self.feature == "inception" else classifier_features(path)
         return self.extractor
 
     def cache_file(self, trainer: L.Trainer) -> Path:
@@ -144,7 +164,9 @@ class FID(GeneratorStepCallback):
             code = inspect.getsource(type(extractor))
         except (OSError, TypeError):  # a class defined interactively has no source file
             code = type(extractor).__qualname__
-        key = {"data": data, "features": {"code": code, "weights": weights_digest(extractor)}, "n": self.num_samples}
+        features = {"code": code, "weights": weights_digest(extractor),
+                    "antialias": getattr(extractor, "antialias", None)}
+        key = {"data": data, "features": features, "n": self.num_samples}
         return self.cache_dir / f"{type(dm).__name__}-{digest(key)[:16]}.pt"
 
     def real_statistics(self, trainer: L.Trainer, device: torch.device) -> dict[str, Tensor]:
@@ -205,6 +227,8 @@ class FID(GeneratorStepCallback):
         return scores
 
     def run(self, trainer: L.Trainer, pl_module: Any) -> None:
+        if self.unavailable is not None:
+            return
         self.last = self.evaluate(trainer, pl_module)
         pl_module.log_metrics(self.last)
 

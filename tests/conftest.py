@@ -49,15 +49,16 @@ def tiny_mnist(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 @pytest.fixture(scope="session")
 def tiny_celeba(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A data folder holding img_align_celeba/ with 8 JPEGs of CelebA's size (178x218) and one broken file."""
+    """A data folder holding img_align_celeba/ with 20 JPEGs of CelebA's size (178x218) and one broken file
+    (20: one generator step of n_critic 5 x batch 4)."""
     from PIL import Image
 
     root = tmp_path_factory.mktemp("celeba")
     faces = root / "img_align_celeba"
     faces.mkdir()
     gen = torch.Generator().manual_seed(0)
-    for i in range(8):
+    for i in range(20):
         pixels = torch.randint(0, 256, (218, 178, 3), generator=gen, dtype=torch.uint8).numpy()
         Image.fromarray(pixels).save(faces / f"{i + 1:06d}.jpg", quality=90)
-    (faces / "000009.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
+    (faces / "000021.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     return root

@@ -51,7 +51,7 @@ def test_celeba_skips_a_broken_file_by_name_and_caches(tiny_celeba, tmp_path):
     dm = CelebADataModule(data_dir=str(tiny_celeba), batch_size=4, num_workers=0, cache_dir=str(cache))
     with pytest.warns(UserWarning, match=r"1 image\(s\) could not be read.*000009\.jpg"):
         dm.setup()
-    assert len(dm.dataset) == 8 and len(list(cache.glob("*.pt"))) == 1
+    assert len(dm.dataset) == 20 and len(list(cache.glob("*.pt"))) == 1
     x = next(iter(dm.train_dataloader()))
     assert x.shape == (4, 3, 64, 64) and x.min() >= -1 and x.max() <= 1
 
