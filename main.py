@@ -5,6 +5,7 @@
     python main.py fit --config configs/wgan_gp_ring.yaml --model.init_args.n_critic 3 --trainer.max_steps 800
     python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
     python main.py sample --ckpt_path runs/wgan_gp_ring/<run id>/checkpoints/last.ckpt --num_samples 64
+    python main.py sample --ckpt_path last --config configs/wgan_gp_ring.yaml            # the newest run's last.ckpt
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -465,7 +466,7 @@ def sample_parser() -> ArgumentParser:
     parser.add_argument("--out_dir", type=str | None, default=None,
                         help="replaced as a whole; default: <run folder>/export/<checkpoint name>/")
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
-    parser.add_argument("--no_ema", type=bool, default=False,
+    parser.add_argument("--no_ema", action="store_true",
                         help="use the raw generator even when an EMA exists")
     return parser
 
