@@ -163,7 +163,7 @@ class GANLabCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         _check_model_fits_data(self.user_model_config, self.datamodule)
         if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_file():
-            _check_checkpoint_fits_model(cfg.ckpt_path, self.model)
+            _check_checkpoint_fits_run(cfg.ckpt_path, self.model, cfg)
         if self.trainer is not None:
             # first in line: GracefulStop must ask to stop before LastCheckpoint (always last) looks
             self.trainer.callbacks[:0] = [GracefulStop(), _RunInfo(self.run_id, self.run_dir)]
@@ -212,8 +212,11 @@ class SaveAndLogConfig(SaveConfigCallback):
         if trainer.is_global_zero:
             run_dir = Path(trainer.default_root_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
-            self.parser.save(self.config, str(run_dir / self.config_filename), skip_none=False,
-                             overwrite=self.overwrite, multifile=self.multifile)
+            # keep null values: a null that overrides a non-null default must survive a reload
+            keep_nulls = {"skip_unset" if "skip_unset" in inspect.signature(self.parser.save).parameters
+                          else "skip_none": False}  # jsonargparse renamed it in 4.49
+            self.parser.save(self.config, str(run_dir / self.config_filename), overwrite=self.overwrite,
+                             multifile=self.multifile, **keep_nulls)
             self.save_config(trainer, pl_module, stage)
             self.already_saved = True
         self.already_saved = trainer.strategy.broadcast(self.already_saved)  # every rank skips later setups
@@ -311,7 +314,7 @@ def _check_start_up(cfg: Any, user_model: Any) -> None:
     resuming = bool(ckpt) and Path(ckpt).is_file()
     _check_runs_dir(cfg.runs_dir, writable=not resuming)
     if resuming:
-        _check_checkpoint_belongs(ckpt, user_model, cfg)
+        _check_checkpoint_belongs(ckpt, user_model)
 
 
 def _check_no_lightning_optimizer(cfg: Any) -> None:
@@ -340,19 +343,36 @@ def _check_runs_dir(runs_dir: str, writable: bool = True) -> None:
         raise ValueError(f"--runs_dir {runs_dir}: {existing} is not writable; choose another --runs_dir.")
 
 
-def _check_checkpoint_belongs(ckpt_path: str, user_model: Any, cfg: Any) -> None:
+def _check_checkpoint_belongs(ckpt_path: str, user_model: Any) -> None:
     """Refuse a checkpoint of another run before its run folder is touched (config.yaml, W&B run)."""
     ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    hparams = ckpt.get("hyper_parameters") or {}
-    run_dir = (ckpt.get("callbacks", {}).get(RUN_INFO_KEY) or {}).get("run_dir")
-    differences = _model_differences(hparams, _plain(user_model) or {})
+    differences = _model_differences(ckpt.get("hyper_parameters") or {}, _plain(user_model) or {})
+    if differences:
+        raise ValueError(_foreign_checkpoint_message(ckpt_path, _checkpoint_run_dir(ckpt), differences))
+
+
+def _check_checkpoint_fits_run(ckpt_path: str, model: LightningModule, cfg: Any) -> None:
+    """The networks built from this config against the checkpoint's tensors, and the data against the
+    checkpoint's run, before fit writes anything."""
+    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
+    run_dir = _checkpoint_run_dir(ckpt)
+    check = getattr(model, "_check_checkpoint_fits", None)
+    try:
+        if check is not None:
+            check(ckpt)
+    except ValueError as err:
+        raise ValueError(f"--ckpt_path {ckpt_path} does not fit this config; it belongs to "
+                         f"{run_dir or 'another run'}. Nothing was written.\n{err}") from err
     saved_config = Path(run_dir, "config.yaml") if run_dir else None
     if saved_config is not None and saved_config.is_file() and cfg.get("data") is not None:
-        their_data = (yaml.safe_load(saved_config.read_text()) or {}).get("data") or {}
-        if their_data.get("class_path") and _import(their_data["class_path"]) is not _import(cfg.data.class_path):
-            differences.append(f"data: checkpoint's run {their_data['class_path']}, this config {cfg.data.class_path}")
-    if differences:
-        raise ValueError(_foreign_checkpoint_message(ckpt_path, run_dir, differences))
+        theirs = ((yaml.safe_load(saved_config.read_text()) or {}).get("data") or {}).get("class_path")
+        if theirs and _import(theirs) is not _import(cfg.data.class_path):
+            raise ValueError(_foreign_checkpoint_message(
+                ckpt_path, run_dir, [f"data: checkpoint's run {theirs}, this config {cfg.data.class_path}"]))
+
+
+def _checkpoint_run_dir(ckpt: dict[str, Any]) -> str | None:
+    return (ckpt.get("callbacks", {}).get(RUN_INFO_KEY) or {}).get("run_dir")
 
 
 def _model_differences(hparams: dict[str, Any], mine: dict[str, Any]) -> list[str]:
@@ -376,20 +396,6 @@ def _foreign_checkpoint_message(ckpt_path: str, run_dir: str | None, differences
                       "Nothing was written. To resume that run: " + resume,
                       "To train this config from scratch, leave out --ckpt_path (--ckpt_path last resumes its own "
                       "newest run)."])
-
-
-def _check_checkpoint_fits_model(ckpt_path: str, model: LightningModule) -> None:
-    """The networks built from this config against the checkpoint's tensors, before fit writes anything."""
-    check = getattr(model, "_check_checkpoint_fits", None)
-    if check is None:
-        return
-    ckpt = torch.load(ckpt_path, map_location="cpu", weights_only=True)
-    try:
-        check(ckpt)
-    except ValueError as err:
-        run_dir = (ckpt.get("callbacks", {}).get(RUN_INFO_KEY) or {}).get("run_dir")
-        raise ValueError(f"--ckpt_path {ckpt_path} does not fit this config; it belongs to "
-                         f"{run_dir or 'another run'}. Nothing was written.\n{err}") from err
 
 
 def _check_model_fits_data(user_model: Any, datamodule: Any) -> None:
