@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import signal
 from pathlib import Path
@@ -28,11 +29,30 @@ class AtomicCheckpointIO(TorchCheckpointIO):
         target = Path(path)
         target.parent.mkdir(parents=True, exist_ok=True)
         tmp = target.with_name(target.name + ".tmp")
-        with open(tmp, "wb") as f:
-            torch.save(checkpoint, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, target)
+        try:
+            with open(tmp, "wb") as f:
+                torch.save(checkpoint, f)
+                f.flush()
+                os.fsync(f.fileno())
+            os.replace(tmp, target)
+        except BaseException as err:
+            tmp.unlink(missing_ok=True)  # never leave a partial file beside the checkpoints
+            full = _disk_full_error(err)
+            if full is not None:
+                raise OSError(full.errno, f"no space left on the disk of {target.parent} while writing "
+                                         f"{target.name}; the previous checkpoint there is intact. Free some space "
+                                         "(or set checkpoint.dirpath / --runs_dir to another disk) and resume with "
+                                         "--ckpt_path last.") from err
+            raise
+
+
+def _disk_full_error(err: BaseException | None) -> OSError | None:
+    """The "disk full" (or quota) OSError in an exception's chain: torch's zip writer may wrap it."""
+    while err is not None:
+        if isinstance(err, OSError) and err.errno in (errno.ENOSPC, errno.EDQUOT):
+            return err
+        err = err.__cause__ or err.__context__
+    return None
 
 
 class LastCheckpoint(ModelCheckpoint):

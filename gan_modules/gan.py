@@ -45,7 +45,8 @@ class GANModule(AdversarialModule):
         data_shape: Sequence[int] | None = None,                   # one sample's shape; linked from the data
     ) -> None:
         super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer)
-        _check_settings(latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay, data_shape=data_shape)
+        _check_settings(latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay, data_shape=data_shape,
+                        penalty=penalty)
         self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
         self.latent_dim, self.weight_clip, self.ema_decay = latent_dim, weight_clip, ema_decay
         self.loss: AdversarialLoss = build(loss, AdversarialLoss)
@@ -193,6 +194,13 @@ def _check_settings(**s: Any) -> None:
     if s["data_shape"] is None:
         raise ValueError("model.data_shape is missing: it is linked from the datamodule by main.py; when building "
                          "a module in Python, pass data_shape=datamodule.data_shape.")
+    if s["weight_clip"] is not None and s["penalty"] is not None:
+        penalty = s["penalty"]
+        name = penalty["class_path"].rpartition(".")[2] if isinstance(penalty, dict) else type(penalty).__name__
+        rank_zero_warn(f"model.weight_clip={s['weight_clip']} and model.penalty ({name}) both constrain the critic: "
+                       "clipping caps every weight, so the penalty's gradient-norm target may be out of reach "
+                       "(WGAN-GP, Gulrajani et al. 2017, replaces clipping with the penalty). Set "
+                       "model.init_args.weight_clip: null, or drop the penalty for the original WGAN.")
 
 
 __all__ = ["GANModule"]

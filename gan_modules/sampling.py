@@ -1,9 +1,11 @@
-"""Samples from a trained generator, written to disk: ``python main.py sample --ckpt_path <ckpt>``."""
+"""Samples from a trained generator, written to disk (``python main.py sample``, parsed in main.py)."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import torch
@@ -28,42 +30,56 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
 
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
                    use_ema: bool = True, interpolation_steps: int = 10) -> list[Path]:
-    """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips."""
+    """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips.
+
+    ``out_dir`` is replaced as a whole: the files are written into a temporary sibling folder that then takes
+    its place, so an export never mixes with the files of an earlier one and a failed export leaves the
+    earlier one untouched.
+    """
+    if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
+        raise ValueError(f"num_samples={num_samples}: must be an integer >= 1 (the number of samples to write).")
     out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    try:
+        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps)
+        _replace_folder(staging, out)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+    return [out / name for name in names]
+
+
+def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, use_ema: bool,
+                   interpolation_steps: int) -> list[str]:
+    """Write the export's files into ``out``; returns their names."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(num_samples, module.latent_dim, generator=gen)
     samples = module.sample(z=z, use_ema=use_ema).float().cpu()
-    written: list[Path] = []
     if len(module.data_shape) != 3:
-        path = out / "samples.csv"
         lines = [",".join(f"{v:.6g}" for v in row.reshape(-1).tolist()) for row in samples]
-        path.write_text("\n".join(lines) + "\n")
-        return [path]
+        (out / "samples.csv").write_text("\n".join(lines) + "\n")
+        return ["samples.csv"]
+    names = []
     for i, image in enumerate(samples):
-        written.append(out / f"sample_{i:05d}.png")
-        save_image(image, written[-1], normalize=True, value_range=(-1, 1))
-    written.append(out / "grid.png")
-    save_image(samples, written[-1], nrow=int(num_samples**0.5) or 1, normalize=True, value_range=(-1, 1))
+        names.append(f"sample_{i:05d}.png")
+        save_image(image, out / names[-1], normalize=True, value_range=(-1, 1))
+    names.append("grid.png")
+    save_image(samples, out / names[-1], nrow=int(num_samples**0.5) or 1, normalize=True, value_range=(-1, 1))
     ends = torch.randn(2, 4, module.latent_dim, generator=gen)
     for kind in ("linear", "slerp"):
         strip = module.sample(z=interpolation_latents(ends[0], ends[1], interpolation_steps, kind == "slerp"),
                               use_ema=use_ema).float().cpu()
-        written.append(out / f"interpolation_{kind}.png")
-        save_image(strip, written[-1], nrow=interpolation_steps, normalize=True, value_range=(-1, 1))
-    return written
+        names.append(f"interpolation_{kind}.png")
+        save_image(strip, out / names[-1], nrow=interpolation_steps, normalize=True, value_range=(-1, 1))
+    return names
 
 
-def sample_main(argv: list[str]) -> list[Path]:
-    parser = argparse.ArgumentParser(prog="main.py sample", description="Write samples of a trained GAN to disk.")
-    parser.add_argument("--ckpt_path", required=True, help="a checkpoint written by `main.py fit`")
-    parser.add_argument("--num_samples", type=int, default=64)
-    parser.add_argument("--out_dir", help="default: <run folder>/export/<checkpoint name>/")
-    parser.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
-    parser.add_argument("--no_ema", action="store_true", help="use the raw generator even when an EMA exists")
-    args = parser.parse_args(argv)
-    ckpt = Path(args.ckpt_path)
-    out_dir = args.out_dir or (ckpt.parent.parent / "export" / ckpt.stem)
-    written = export_samples(load_gan(ckpt), out_dir, args.num_samples, args.seed, use_ema=not args.no_ema)
-    print(f"wrote {len(written)} files to {out_dir}")
-    return written
+def _replace_folder(new: Path, target: Path) -> None:
+    """Put the folder ``new`` in the place of ``target`` (two renames in one parent folder), then drop the old one."""
+    old = None
+    if target.exists():
+        old = Path(tempfile.mkdtemp(prefix=f".{target.name}.old-", dir=target.parent))
+        os.replace(target, old / target.name)
+    os.replace(new, target)
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)

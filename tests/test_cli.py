@@ -1,10 +1,13 @@
 """The command line: clear errors at start-up, run folders, resume by `last`, W&B offline by default."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
 from conftest import last_checkpoint
+
+from main import cli_main
 
 FAST = ["--trainer.max_steps", "12", "--data.init_args.num_samples", "1024"]
 
@@ -58,3 +61,82 @@ def test_wandb_is_offline_without_credentials_and_never_asks(run_fit, tmp_path, 
     offline_runs = list(Path(cli.run_dir, "wandb").glob("offline-run-*"))
     assert len(offline_runs) == 1 and offline_runs[0].name.endswith(cli.run_id)
     assert "wandb sync" in capsys.readouterr().out
+
+
+def _folder_contents(folder: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(folder)): p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("config, extra", [
+    ("dcgan_mnist.yaml", ["--data.init_args.data_dir", "{mnist}", "--trainer.max_steps", "2"]),  # another class
+    ("wgan_gp_grid.yaml", FAST),                                                                 # other data
+])
+def test_foreign_checkpoint_is_refused_before_its_run_folder_is_touched(run_fit, tiny_mnist, monkeypatch, config,
+                                                                        extra):
+    monkeypatch.setenv("WANDB_MODE", "offline")
+    ring = run_fit("wgan_gp_ring.yaml", *FAST)
+    before = _folder_contents(Path(ring.run_dir))
+    ckpt = str(Path(ring.run_dir, "checkpoints", "last.ckpt"))
+    with pytest.raises(ValueError, match="belongs to the run") as err:
+        run_fit(config, *[a.format(mnist=tiny_mnist) for a in extra], "--ckpt_path", ckpt, logger=True)
+    message = str(err.value)
+    assert f"--config {ring.run_dir}/config.yaml --ckpt_path {ckpt}" in message  # how to resume it
+    assert _folder_contents(Path(ring.run_dir)) == before  # no config.yaml rewritten, no W&B run opened
+
+
+def test_penalty_setting_on_a_config_without_penalty_names_the_fix(run_fit, capsys):
+    with pytest.raises(SystemExit):
+        run_fit("gan_ring.yaml", *FAST, "--model.init_args.penalty.init_args.weight", "5")
+    err = capsys.readouterr().err
+    assert "model.init_args.penalty: this config has no penalty" in err
+    assert "--model.init_args.penalty gan_modules.regularizers.GradientPenalty" in err
+
+
+def test_explicit_data_shape_that_the_data_would_replace_is_refused(run_fit):
+    with pytest.raises(ValueError, match=r"model.init_args.data_shape=\[3\], but the data \(Ring2D\)"):
+        run_fit("gan_ring.yaml", *FAST, "--model.init_args.data_shape", "[3]")
+
+
+@pytest.mark.parametrize("args", [
+    ["--optimizer", "torch.optim.SGD", "--optimizer.lr", "0.1"],
+    ["--optimizer", "torch.optim.SGD", "--optimizer.lr", "0.1", "--lr_scheduler", "torch.optim.lr_scheduler.StepLR",
+     "--lr_scheduler.step_size", "1"],
+    ["--lr_scheduler", "torch.optim.lr_scheduler.StepLR", "--lr_scheduler.step_size", "1"],
+])
+def test_lightning_optimizer_arguments_point_to_the_gan_optimizers(run_fit, args):
+    with pytest.raises(ValueError, match=r"model.init_args.g_optimizer and model.init_args.d_optimizer"):
+        run_fit("gan_ring.yaml", *FAST, *args)
+
+
+def test_runs_dir_under_a_file_is_named(run_fit, tmp_path):
+    (tmp_path / "a_file").write_text("not a folder")
+    with pytest.raises(ValueError, match=r"--runs_dir .*a_file is a file, not a folder"):
+        run_fit("gan_ring.yaml", *FAST, "--runs_dir", str(tmp_path / "a_file" / "runs"))
+
+
+def test_help_lists_fit_and_sample_only(capsys, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    with pytest.raises(SystemExit) as exit_:
+        cli_main(["--help"])
+    assert exit_.value.code == 0
+    out = capsys.readouterr().out
+    assert re.search(r"\{fit,sample\}", out) and "validate" not in out and "predict" not in out
+
+
+@pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])
+def test_unsupported_subcommands_point_to_sample(subcommand, monkeypatch):
+    monkeypatch.setattr("sys.argv", ["main.py"])
+    with pytest.raises(SystemExit) as exit_:
+        cli_main([subcommand, "--config", "configs/gan_ring.yaml"])
+    assert f"main.py {subcommand}: not supported" in str(exit_.value.code)
+    assert "python main.py sample --ckpt_path" in str(exit_.value.code)
+
+
+def test_csv_logger_and_config_land_in_the_run_folder(run_fit, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    cli = run_fit("gan_ring.yaml", *FAST, "--trainer.logger", "CSVLogger", "--trainer.log_every_n_steps", "1",
+                  logger=True)
+    run_dir = Path(cli.run_dir)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["runs"]  # nothing in the current folder
+    assert (run_dir / "config.yaml").is_file()
+    assert [p.relative_to(run_dir).as_posix() for p in run_dir.rglob("metrics.csv")] == ["version_0/metrics.csv"]
