@@ -23,6 +23,8 @@ from lightning.fabric.utilities.logger import _add_prefix
 from lightning.pytorch.loggers import WandbLogger as _LightningWandbLogger
 from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zero_warn
 
+from .runs import import_class, logged_step
+
 #: Every training curve is plotted against this logged value (see gan_modules/base.py: Lightning's
 #: global_step counts discriminator and generator optimizer steps together).
 STEP_METRIC = "train/g_step"
@@ -164,3 +166,33 @@ class WandbLogger(_LightningWandbLogger):
             # Close the run so a later fit in the same process (tests, notebooks) starts its own run.
             self._experiment.finish(exit_code=0 if status == "success" else 1)
             self._experiment = None
+
+
+def configure_wandb(cfg: Any, run_id: str, run_dir: str, resumed_from: str | None) -> None:
+    """Point every W&B logger at the run: files in the run folder, the run folder's id, the config's name.
+
+    The id is always the run's (a config.yaml saved by an earlier run must not log into that run). A resume
+    (``resumed_from``: a checkpoint of this run) gives the lab's logger the checkpoint's generator step, where
+    it rewinds the W&B run or starts the next segment (callbacks/wandb_logger.py).
+    """
+    logger = cfg.trainer.logger
+    for spec in logger if isinstance(logger, list) else [logger]:
+        if not (hasattr(spec, "class_path") and spec.class_path.endswith("WandbLogger")):
+            continue
+        args = spec.init_args
+        args.save_dir = run_dir if args.get("save_dir") in (None, ".") else args.save_dir
+        args.name = args.get("name") or cfg.name
+        args.id = run_id
+        if issubclass(import_class(spec.class_path) or object, WandbLogger):
+            args.resume_step = logged_step(resumed_from) if resumed_from else None
+
+
+def wandb_summary(logger: WandbLogger, run_id: str) -> list[str]:
+    """Where the W&B run is and, offline, the one command that uploads every segment of the run."""
+    wandb_dir = Path(logger.save_dir or ".", "wandb")
+    where = f"run {logger.version} (group {run_id}) in {wandb_dir}"
+    if not logger.offline:
+        return [f"W&B:         {where}"]
+    return [f"W&B (offline): {where}",
+            f"  upload:      wandb sync {wandb_dir}   (every segment of this run not uploaded yet; one per resume)"]
+

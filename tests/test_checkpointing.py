@@ -41,7 +41,7 @@ def test_fast_dev_run_writes_no_checkpoint_and_last_resumes_the_real_run(run_fit
 
 
 def test_ckpt_path_last_takes_the_most_recently_written_checkpoint(tmp_path):
-    from main import _newest_last_checkpoint
+    from callbacks.runs import newest_last_checkpoint as _newest_last_checkpoint
 
     runs = tmp_path / "wgan_gp_ring"
     older_run, newer_run = (runs / name / "checkpoints" / "last.ckpt" for name in ("20250101-000000-aaaa",

@@ -15,7 +15,7 @@ from conftest import CONFIGS, ROOT
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
 from test_faults import SMALL_RING, main_py, two_process_ddp
 
-from gan_modules.strategies import GANDDPStrategy
+from callbacks.strategies import GANDDPStrategy
 from main import cli_main
 
 

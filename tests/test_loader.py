@@ -26,7 +26,9 @@ def test_shards_are_disjoint_and_equal():
 
 
 def test_too_little_data_is_a_clear_error():
-    with pytest.raises(ValueError, match="too few for one batch"):
+    # the loader serves one training step (n_critic x batch_size samples) at a time, and says so
+    with pytest.raises(ValueError, match=r"has 10 samples, too few for one training step of 64 samples "
+                                         r"\(batch_size x n_critic\)"):
         EpochBatchSampler(10, 64)
 
 

@@ -108,6 +108,7 @@ def test_spectral_norm_gives_unit_top_singular_value():
 def test_lazy_penalty_value_is_on_every_logged_row(run_fit, monkeypatch):
     # R1 every 4 D steps, a row every 2 G steps (n_critic 1): the penalty is computed on D steps 0, 4, 8, ...
     # and rows are written after D steps 1, 3, 5, ...; each row must carry the last value computed.
+    # max_steps counts generator steps: 20 G steps = 20 D steps -> 5 penalties (D steps 0..16), 10 rows.
     from gan_modules import GANModule
 
     computed, rows = [], []
@@ -124,7 +125,7 @@ def test_lazy_penalty_value_is_on_every_logged_row(run_fit, monkeypatch):
 
     monkeypatch.setattr(R1Penalty, "__call__", r1)
     monkeypatch.setattr(GANModule, "log_step_metrics", log_step_metrics)
-    run_fit("gan_r1_ring.yaml", "--trainer.max_steps", "40", "--trainer.log_every_n_steps", "2",
+    run_fit("gan_r1_ring.yaml", "--trainer.max_steps", "20", "--trainer.log_every_n_steps", "2",
             "--model.init_args.penalty.init_args.interval", "4", "--data.init_args.num_samples", "1024",
             "--data.init_args.batch_size", "64", "--trainer.callbacks", "[]")
     assert len(rows) == 10 and len(computed) == 5

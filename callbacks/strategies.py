@@ -29,9 +29,14 @@ from typing import Any
 import lightning as L
 import torch
 import torch.distributed as dist
+from jsonargparse import Namespace
 from lightning.pytorch.strategies import DDPStrategy, StrategyRegistry
 from torch import nn
 from torch.optim import Optimizer
+
+from gan_modules.base import AdversarialModule
+
+from .runs import import_class
 
 
 class GANDDPStrategy(DDPStrategy):
@@ -105,3 +110,54 @@ def average_gradients(optimizer: Optimizer, world_size: int) -> None:
 
 StrategyRegistry.register("gan_ddp", GANDDPStrategy, description="DDP for GANs: per-optimizer gradient averaging",
                           override=True)
+
+
+def choose_strategy(cfg: Any) -> None:
+    """Data parallelism that works for GANs: ``gan_ddp`` when the config names no strategy but asks for several
+    processes (Lightning would pick ``ddp``), and a start-up error for a DDP wrapper that a GAN step breaks."""
+    trainer = cfg.trainer
+    if trainer.strategy == "auto":
+        if process_count(trainer) > 1:
+            trainer.strategy = "gan_ddp"
+        return
+    strategy, find_unused = strategy_class(trainer.strategy)
+    if (strategy is not None and issubclass(strategy, DDPStrategy) and not issubclass(strategy, GANDDPStrategy)
+            and not find_unused and issubclass(import_class(cfg.model.class_path) or object, AdversarialModule)):
+        name = trainer.strategy if isinstance(trainer.strategy, str) else strategy.__name__
+        raise ValueError(
+            f"--trainer.strategy {name} cannot train a GAN: DDP's wrapper stops with \"parameters that were not "
+            "used in producing the loss\" because the discriminator step leaves the generator without gradients. "
+            "Use --trainer.strategy gan_ddp (what the lab picks when no strategy is named), or "
+            "ddp_find_unused_parameters_true (slower).")
+
+
+def process_count(trainer: Any) -> int:
+    """Processes per run (devices x nodes), parsed as Lightning's accelerator connector will parse them."""
+    from lightning.pytorch.accelerators import AcceleratorRegistry, CPUAccelerator, CUDAAccelerator, MPSAccelerator
+
+    name = trainer.accelerator
+    if name in ("auto", "gpu"):
+        accelerator = next((a for a in (CUDAAccelerator, MPSAccelerator) if a.is_available()), CPUAccelerator)
+    elif isinstance(name, str) and name in AcceleratorRegistry:
+        accelerator = AcceleratorRegistry[name]["accelerator"]
+    else:
+        return 1  # a user's own accelerator: leave the choice to Lightning
+    try:
+        devices = (accelerator.auto_device_count() if trainer.devices == "auto"
+                   else len(accelerator.get_parallel_devices(accelerator.parse_devices(trainer.devices))))
+    except Exception:
+        return 1  # an invalid device request: the Trainer raises its own, clearer error
+    return devices * int(trainer.num_nodes or 1)
+
+
+def strategy_class(strategy: Any) -> tuple[type | None, bool]:
+    """The class a strategy setting names (registry name, class_path or instance) and its find_unused_parameters."""
+    if isinstance(strategy, str):
+        if strategy not in StrategyRegistry:
+            return None, False
+        entry = StrategyRegistry[strategy]
+        return entry["strategy"], bool(entry["init_params"].get("find_unused_parameters"))
+    if isinstance(strategy, Namespace):
+        return import_class(strategy.class_path), bool((strategy.get("init_args") or {}).get("find_unused_parameters"))
+    return type(strategy), bool(getattr(strategy, "_ddp_kwargs", {}).get("find_unused_parameters"))
+
