@@ -4,7 +4,7 @@
     python benchmarks/speed.py --cases ring mnist_dcgan --steps-scale 0.5
 
 For each case it measures generator steps per second (and real images per second: batch x D steps/s) of
-  (a) a plain PyTorch loop of the same networks and hyper-parameters, in the seeds' style (a fresh real
+  (a) a plain PyTorch loop of the same networks and hyper-parameters, in the usual tutorial style (a fresh real
       batch for every critic step, separate D calls on real and fake, the penalty by autograd.grad);
   (b) ``Trainer.fit`` with the shipped config (progress bar and W&B logging on, offline);
   (c) the same with the fast-path switches: data kept on the device (``data.init_args.data_on_device``),
@@ -12,7 +12,7 @@ For each case it measures generator steps per second (and real images per second
       and on a GPU also channels_last, fused Adam and bf16 autocast;
 and prints a table with the ratios b/a and c/a.  Timings skip start-up: the clock starts after a few
 generator steps and stops at the last one, with a device sync at both ends.
-Cases: ``ring`` (MLP WGAN-GP, batch 256, n_critic 5), ``mnist_dcgan`` (the lecture's 28x28 DCGAN, BCE,
+Cases: ``ring`` (MLP WGAN-GP, batch 256, n_critic 5), ``mnist_dcgan`` (DCGAN-28 on MNIST, BCE,
 batch 64; the offline 5k digits when `make mnist-offline` wrote them, else noise) and ``dcgan64_wgan_gp``
 (DCGAN-64 WGAN-GP, batch 64, n_critic 5, on noise images: CelebA is not needed to time it).
 A last table times the image loader alone: JPEG decoding on the fly against the decoded-image cache.
@@ -47,7 +47,7 @@ def sync(device: torch.device) -> None:
 
 # ----------------------------------------------------------------------------------------------- (a) plain loops
 def plain_loop(case: dict, device: torch.device, warmup: int, steps: int) -> float:
-    """The seeds' training loop for this case; returns generator steps per second."""
+    """A hand-written training loop for this case; returns generator steps per second."""
     torch.manual_seed(0)
     G, D = case["nets"]()
     G, D = G.to(device), D.to(device)

@@ -76,7 +76,7 @@ class Throughput(GeneratorStepCallback):
 
 
 def mean_pairwise_distance(x: Tensor) -> float:
-    """Average Euclidean distance between the flattened samples (the lecture's mode-collapse check)."""
+    """Average Euclidean distance between the flattened samples (a simple mode-collapse check)."""
     flat = x.detach().float().reshape(len(x), -1)
     n = len(flat)
     return float(torch.cdist(flat, flat).sum() / (n * (n - 1)))
@@ -87,7 +87,7 @@ class ModeCollapseWatch(GeneratorStepCallback):
 
     Logs ``val/diversity`` (mean pairwise distance of ``num_samples`` generated samples), the same for real
     data (``val/diversity_real``, computed once) and their ratio; a ratio under ``warn_below`` is a likely
-    mode collapse (the lecture flags an absolute 0.1, which depends on the data's scale; a ratio does not).
+    mode collapse (an absolute threshold such as 0.1 depends on the data's scale; a ratio does not).
     """
 
     requires = NoiseSampler

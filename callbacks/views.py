@@ -19,11 +19,11 @@ from .samples import log_image
 
 
 class ToyDataPlot(GeneratorStepCallback):
-    """The seeds' picture of a toy run, and its scores, every ``every_n_steps`` generator steps.
+    """The classic picture of a toy run, and its scores, every ``every_n_steps`` generator steps.
 
-    2-D data: the critic's contour over the plane, real samples (orange) and generated ones (green +), as
-    the seed's visdom plot; 1-D data: a histogram of generated samples over the target density (the
-    lecture's distribution-evolution panel).  Logs the datamodule's scores of ``num_samples`` samples
+    2-D data: the critic's contour over the plane, real samples (orange) and generated ones (green +), as in
+    Gulrajani et al. 2017's toy figures; 1-D data: a histogram of generated samples over the target density
+    (the usual distribution-evolution panel).  Logs the datamodule's scores of ``num_samples`` samples
     (``val/modes``, ``val/high_quality``, ``val/reverse_kl``; or ``val/w1``, ``val/ks``, ...) and writes
     ``<run folder>/toy/step_*.png``.
     """

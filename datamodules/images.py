@@ -277,8 +277,8 @@ def report_sizes(problems: dict[str, int], crop: int | None, image_size: int, ro
 class CelebADataModule(ImageFolderDataModule):
     """CelebA's aligned faces (178x218 JPEGs): centre crop 178, resize to 64, [-1, 1].
 
-    ``data_dir`` may be the ``img_align_celeba/`` folder itself, a folder holding it (the seed notebook's
-    ``./data``), or torchvision's CelebA root (``<root>/celeba/img_align_celeba``).  The seed notebook trained
+    ``data_dir`` may be the ``img_align_celeba/`` folder itself, a folder holding it (e.g.
+    ``./data``), or torchvision's CelebA root (``<root>/celeba/img_align_celeba``).  A common WGAN-GP setup trains
     on the first 10,000 images: ``subset: 10000``.
     """
 

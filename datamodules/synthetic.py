@@ -1,4 +1,4 @@
-"""Synthetic data sets: the seeds' 1-D Gaussian, the ring of 8 Gaussians and the 5x5 grid.
+"""Synthetic data sets: a 1-D Gaussian, the ring of 8 Gaussians and the 5x5 grid.
 
 Each draws ``num_samples`` points once from ``seed`` and serves them in seeded shuffled batches; an epoch
 is one pass.  Each also knows how to score generated samples (``score``) by the protocol papers report.
@@ -66,7 +66,7 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
 
 
 class Gaussian1D(SyntheticDataModule):
-    """N(mean, std^2) in one dimension: the lecture's first GAN learns N(0, 1)."""
+    """N(mean, std^2) in one dimension: the classic first GAN exercise learns N(0, 1)."""
 
     def __init__(self, mean: float = 0.0, std: float = 1.0, batch_size: int = 64, **kwargs: Any) -> None:
         super().__init__(batch_size=batch_size, **kwargs)
@@ -105,7 +105,7 @@ class GaussianMixture2D(SyntheticDataModule):
 
 
 class Ring2D(GaussianMixture2D):
-    """The seeds' ring: 8 Gaussians on a circle of radius 2, std 0.02, everything divided by 1.414."""
+    """The ring of Metz et al. 2017: 8 Gaussians on a circle of radius 2, std 0.02, everything divided by 1.414."""
 
     def __init__(self, num_modes: int = 8, radius: float = 2.0 / 1.414, std: float = 0.02 / 1.414,
                  **kwargs: Any) -> None:

@@ -3,7 +3,7 @@
 Every loss is a pair of small pure functions (easy to check against values
 known on paper) plus a tiny class so that a YAML config can pick one by
 ``class_path``.  Discriminators return raw scores of shape ``(N,)``; the BCE
-family uses the logits form, which is the same maths as the seeds'
+family uses the logits form, which is the same maths as
 ``Sigmoid + BCELoss`` but does not overflow.
 """
 
@@ -18,9 +18,10 @@ from torch import Tensor
 
 # --------------------------------------------------------------------------- pure functions
 def bce_discriminator_loss(real: Tensor, fake: Tensor, real_label: float = 1.0, fake_label: float = 0.0) -> Tensor:
-    """-[t log D(x) + (1-t) log(1-D(x))] averaged over real and fake, summed (the seeds' ``d_real + d_fake``).
+    """-[t log D(x) + (1-t) log(1-D(x))] averaged over real and fake, summed (``d_real + d_fake``).
 
-    ``real_label=0.9`` is one-sided label smoothing; ``fake_label=0.1`` makes it two-sided, as the lecture does.
+    ``real_label=0.9`` is one-sided label smoothing (Salimans et al. 2016 recommend one-sided);
+    ``fake_label=0.1`` makes it two-sided.
     """
     real_t = torch.full_like(real, real_label)
     fake_t = torch.full_like(fake, fake_label)
@@ -89,7 +90,7 @@ class NonSaturatingLoss(AdversarialLoss):
         self,
         real_label: float = 1.0,  # discriminator target for real samples (0.9: one-sided smoothing)
         fake_label: float = 0.0,  # discriminator target for generated samples (0.1: two-sided smoothing)
-        generator_target: float = 1.0,  # generator's target for D(G(z)); the lecture's trainer reuses 0.9
+        generator_target: float = 1.0,  # generator's target for D(G(z)); 0.9 reuses the smoothed target
     ) -> None:
         for name, value in (("real_label", real_label), ("fake_label", fake_label),
                             ("generator_target", generator_target)):

@@ -26,7 +26,7 @@ DRAGAN_PENALTY = spec("gan_modules.regularizers.DRAGANPenalty", weight=10.0)
 
 
 class GAN(GANModule):
-    """Goodfellow et al. 2014 with the non-saturating generator loss; MLP networks, as in the seeds."""
+    """Goodfellow et al. 2014 with the non-saturating generator loss; MLP networks."""
 
     def __init__(self, loss: AdversarialLoss = NON_SATURATING, **kwargs: Any) -> None:
         super().__init__(loss=loss, **kwargs)

@@ -1,8 +1,8 @@
 """DCGAN generator and discriminator (Radford et al. 2016) for square images of 28, 32, 64, ... pixels.
 
 An image of side ``s`` is reached from a ``base x base`` seed by ``k`` stride-2 layers, ``s = base * 2**k``
-with ``4 <= base <= 7``: 64 = 4 * 2**4 (the seed notebook's DCGAN-64), 32 = 4 * 2**3, 28 = 7 * 2**2 (the
-lecture's MNIST DCGAN).  Channel widths double at every stride-2 layer away from the image.
+with ``4 <= base <= 7``: 64 = 4 * 2**4 (DCGAN-64, Radford et al. 2016), 32 = 4 * 2**3, 28 = 7 * 2**2 (the
+usual MNIST DCGAN).  Channel widths double at every stride-2 layer away from the image.
 """
 
 from __future__ import annotations

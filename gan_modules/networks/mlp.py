@@ -52,7 +52,7 @@ class MLPDiscriminator(nn.Module):
         hidden: Sequence[int] = (128, 128, 128),  # widths of the hidden layers
         activation: Activation = "relu",          # hidden activation
         norm: Norm = "none",                      # normalisation after each hidden linear layer
-        dropout: float = 0.0,                     # dropout after each hidden layer (the seeds' MNIST MLP: 0.3)
+        dropout: float = 0.0,                     # dropout after each hidden layer (a common MNIST MLP uses 0.3)
     ) -> None:
         super().__init__()
         sizes = [numel(data_shape), *hidden]
