@@ -62,3 +62,15 @@ def tiny_celeba(tmp_path_factory: pytest.TempPathFactory) -> Path:
         Image.fromarray(pixels).save(faces / f"{i + 1:06d}.jpg", quality=90)
     (faces / "000021.jpg").write_bytes(b"\xff\xd8 this is not a jpeg")
     return root
+
+
+@pytest.fixture(scope="session")
+def digit_classifier(tmp_path_factory: pytest.TempPathFactory, tiny_mnist: Path) -> str:
+    """A DigitClassifier trained for two epochs through the CLI on the tiny MNIST files: its last.ckpt."""
+    runs = tmp_path_factory.mktemp("classifier")
+    with pytest.MonkeyPatch.context() as m:
+        m.setattr("sys.argv", ["main.py"])  # the CLI must not see pytest's own arguments
+        cli = cli_main(["fit", "--config", str(CONFIGS / "classifier_mnist.yaml"), "--config",
+                        str(CONFIGS / "debug" / "quiet.yaml"), "--runs_dir", str(runs), "--trainer.max_epochs", "2",
+                        "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
+    return str(Path(cli.run_dir, "checkpoints", "last.ckpt"))

@@ -31,3 +31,15 @@ class PoisonWeights(Callback):
         if pl_module.g_steps == self.at_g_step:
             with torch.no_grad():
                 next(pl_module.discriminator.parameters()).fill_(float("nan"))
+
+
+class RecordMetric(Callback):
+    """Records ``trainer.callback_metrics[key]`` after every generator step at which it changed."""
+
+    def __init__(self, key: str = "val/fid") -> None:
+        self.key, self.values = key, {}
+
+    def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
+        value = trainer.callback_metrics.get(self.key)
+        if value is not None and float(value) not in self.values.values():
+            self.values[pl_module.g_steps] = float(value)
