@@ -15,7 +15,7 @@ Named variants (``gan_modules.variants``) only change the defaults of this class
 from __future__ import annotations
 
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import lightning as L
@@ -275,11 +275,15 @@ class GANModule(L.LightningModule):
     def on_fit_start(self) -> None:
         if self.trainer.world_size > 1 and self._rng_to_restore is None:
             # Lightning seeds every rank alike; offset so ranks draw different noise and penalty points.
-            torch.manual_seed(torch.initial_seed() + 7919 * self.trainer.global_rank)
+            _seed_for_rank(torch.initial_seed(), self.trainer.global_rank)
 
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_states(self._rng_to_restore, self.trainer.global_rank)
+            own = _set_rng_states(self._rng_to_restore, self.trainer.global_rank)
+            if self.trainer.world_size > 1 and not own:
+                # a checkpoint from fewer processes holds no state for this rank: all such ranks got the one
+                # saved state, so derive this rank's own from it (deterministic, distinct per rank)
+                _seed_for_rank(int(torch.randint(2**62, (), dtype=torch.int64)), self.trainer.global_rank)
             self._rng_to_restore = None
 
     def _check_checkpoint_fits(self, checkpoint: dict[str, Any]) -> None:
@@ -369,17 +373,36 @@ def _rng_states() -> dict[str, Any]:
     return states
 
 
-def _set_rng_states(states: dict[str, Any], rank: int = 0) -> None:
+def _set_rng_states(states: dict[str, Any], rank: int = 0) -> bool:
+    """Restore the saved RNG states; True when the checkpoint held this rank's own torch state."""
     per_rank = states.get("torch_per_rank")
-    torch.set_rng_state(per_rank[rank] if per_rank is not None and rank < len(per_rank) else states["torch"])
+    own = per_rank is not None and rank < len(per_rank)
+    torch.set_rng_state(per_rank[rank] if own else states["torch"])
     name, keys, *rest = states["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        _restore_cuda_states(states["cuda"], torch.cuda.device_count())
         per_rank = states.get("cuda_per_rank")
         if per_rank is not None and rank < len(per_rank):
             torch.cuda.set_rng_state(per_rank[rank])
+    return own
+
+
+def _restore_cuda_states(saved: Sequence[Tensor], visible: int,
+                         set_state: Callable[[Tensor, int], None] = torch.cuda.set_rng_state) -> None:
+    """Give each visible GPU its saved state; saved GPUs this machine does not have are skipped.
+
+    A checkpoint holds one state per GPU its machine had (``torch.cuda.get_rng_state_all``), and
+    ``set_rng_state_all`` raises IndexError when fewer are visible, e.g. a 4-GPU run resumed on one.
+    """
+    for device, state in enumerate(saved[:visible]):
+        set_state(state, device)
+
+
+def _seed_for_rank(base: int, rank: int) -> None:
+    """Seed torch (CPU and every GPU) with ``base`` offset by the rank, so each rank draws its own noise."""
+    torch.manual_seed((base + 7919 * rank) % 2**63)
 
 
 __all__ = ["GANModule"]

@@ -30,3 +30,16 @@ class PoisonWeights(Callback):
         if pl_module.g_steps == self.at_g_step:
             with torch.no_grad():
                 next(pl_module.discriminator.parameters()).fill_(float("nan"))
+
+
+class RecordRNG(Callback):
+    """Every rank writes the torch RNG state it had at the start of each batch to <run folder>/rng<r>.pt."""
+
+    def on_train_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        self.states: list[torch.Tensor] = []
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        self.states.append(torch.get_rng_state())
+
+    def on_train_end(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
+        torch.save(torch.stack(self.states), Path(trainer.default_root_dir) / f"rng{trainer.global_rank}.pt")

@@ -1,0 +1,69 @@
+"""What each rank of a multi-process run does on its own and what the ranks must agree on: per-rank noise
+after a resume, restoring RNG states on fewer GPUs, the NaN stop, and SIGTERM under ``gan_ddp``.
+
+Multi-process cases run two CPU processes (gloo) through ``main.py``, as a user would.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import CONFIGS
+from test_faults import SMALL_RING, main_py
+
+TWO_CPU_PROCESSES = ["--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp"]
+
+
+def finish(proc, timeout: float = 300) -> str:
+    """Wait for a ``main_py`` process (both ranks: they share its output pipe); fail instead of hanging."""
+    try:
+        out, _ = proc.communicate(timeout=timeout)
+    except Exception:
+        proc.kill()
+        out, _ = proc.communicate()
+        pytest.fail(f"the run hung for {timeout} s; its output ends with:\n{out[-3000:]}")
+    return out
+
+
+@pytest.mark.slow
+def test_ranks_draw_different_noise_after_resuming_a_one_process_checkpoint(tmp_path, run_fit):
+    single = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "12", *SMALL_RING)
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "36",
+                   *SMALL_RING, *TWO_CPU_PROCESSES, "--trainer.callbacks+=helpers.RecordRNG",
+                   "--ckpt_path", str(Path(single.run_dir, "checkpoints", "last.ckpt")))
+    out = finish(proc)
+    assert proc.returncode == 0, out[-3000:]
+    rank0, rank1 = (torch.load(Path(single.run_dir, f"rng{r}.pt"), weights_only=True) for r in (0, 1))
+    assert len(rank0) == len(rank1) == 20  # 24 more optimizer steps at n_critic 5: 4 x (5 + 1)
+    for step, (a, b) in enumerate(zip(rank0, rank1, strict=True)):
+        assert not torch.equal(a, b), f"both ranks hold the same RNG state at batch {step} of the resumed run"
+
+
+def test_cuda_states_restore_only_on_the_gpus_that_are_visible():
+    from gan_modules.base import _restore_cuda_states
+
+    saved = [torch.full((16,), i, dtype=torch.uint8) for i in range(4)]  # a checkpoint from a 4-GPU machine
+    restored: list[tuple[int, torch.Tensor]] = []
+    _restore_cuda_states(saved, visible=1, set_state=lambda state, device: restored.append((device, state)))
+    assert [device for device, _ in restored] == [0]
+    assert torch.equal(restored[0][1], saved[0])
+    restored.clear()  # a checkpoint from one GPU on a 2-GPU machine: the second keeps its own state
+    _restore_cuda_states(saved[:1], visible=2, set_state=lambda state, device: restored.append((device, state)))
+    assert [device for device, _ in restored] == [0]
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_rng_states_from_a_machine_with_more_gpus_restore():
+    from gan_modules.base import _rng_states, _set_rng_states
+
+    torch.cuda.manual_seed_all(3)
+    states = _rng_states()
+    visible = torch.cuda.device_count()
+    states["cuda"] = [states["cuda"][0]] * (visible + 3)  # as if saved where 3 more GPUs were visible
+    expected = torch.cuda.get_rng_state(0)
+    torch.cuda.manual_seed_all(4)
+    _set_rng_states(states)
+    assert torch.equal(torch.cuda.get_rng_state(0), expected)
