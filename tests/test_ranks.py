@@ -6,6 +6,7 @@ Multi-process cases run two CPU processes (gloo) through ``main.py``, as a user 
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -67,3 +68,48 @@ def test_rng_states_from_a_machine_with_more_gpus_restore():
     torch.cuda.manual_seed_all(4)
     _set_rng_states(states)
     assert torch.equal(torch.cuda.get_rng_state(0), expected)
+
+
+
+def fp16_with_nan_steps(first: int, last: int) -> list[str]:
+    """fp16 (GradScaler) at n_critic 1, logging every 4 generator steps, a checkpoint at generator step 5
+    (optimizer step 10), and every loss NaN in the batches that start at generator steps ``first``..``last``."""
+    from test_mixed_precision import FP16_ON_CPU
+
+    return ["--trainer.max_steps", "24", "--model.init_args.n_critic", "1", "--trainer.log_every_n_steps", "4",
+            "--checkpoint.every_n_train_steps", "10", "--checkpoint.save_top_k", "-1", *FP16_ON_CPU, *SMALL_RING,
+            "--trainer.callbacks+=helpers.NonFiniteSteps", f"--trainer.callbacks.first={first}",
+            f"--trainer.callbacks.last={last}"]
+
+
+def test_fp16_nan_window_is_the_whole_logging_interval_across_a_checkpoint_save(run_fit):
+    from helpers import NonFiniteSteps
+
+    # generator steps 5 and 6 skipped by the scaler, 7 and 8 fine: the interval 4..8 recovered; the save at
+    # step 5 falls inside it and must neither stop the run nor restart the interval
+    cli = run_fit("wgan_gp_ring.yaml", *fp16_with_nan_steps(4, 5))
+    (nan,) = [c for c in cli.trainer.callbacks if isinstance(c, NonFiniteSteps)]
+    assert (nan.batches, cli.model.g_steps) == (2, 12)
+    assert sorted(p.name for p in Path(cli.run_dir, "checkpoints").glob("*.ckpt")) == [
+        "epoch=0-step=10.ckpt", "epoch=0-step=20.ckpt", "last.ckpt"]
+    # non-finite over the whole interval 4..8 still stops, naming the loss and the interval
+    with pytest.raises(FloatingPointError, match=r"NaN or infinite at every step between generator steps 4 and 8"):
+        run_fit("wgan_gp_ring.yaml", *fp16_with_nan_steps(4, 7))
+
+
+@pytest.mark.slow
+def test_nan_on_one_rank_stops_every_rank_with_a_clear_error(tmp_path):
+    # fp16: rank 1's NaN gradients are averaged into rank 0's, both GradScalers skip every step, so only
+    # rank 1's losses are NaN; rank 0 alone would carry on into the next collective and wait for rank 1
+    from test_mixed_precision import FP16_ON_CPU
+
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "60",
+                   "--trainer.log_every_n_steps", "1", "--checkpoint.every_n_train_steps", "0", *FP16_ON_CPU,
+                   *SMALL_RING, *TWO_CPU_PROCESSES, "--trainer.callbacks+=helpers.PoisonWeights",
+                   "--trainer.callbacks.at_g_step=3", "--trainer.callbacks.rank=1")
+    out = finish(proc, timeout=240)
+    assert proc.returncode != 0
+    errors = [line for line in out.splitlines() if re.match(r"(\[rank\d\]: )?FloatingPointError:", line)]
+    assert len(errors) == 2, out[-4000:]
+    assert any("train/d_loss" in e and "on rank 1 " in e for e in errors), errors
+    assert any("on another rank" in e and "this is rank 0" in e for e in errors), errors
