@@ -412,7 +412,8 @@ def _set_rng_states(states: dict[str, Any], rank: int = 0) -> bool:
     """Restore the saved RNG states; True when the checkpoint held this rank's own torch state."""
     per_rank = states.get("torch_per_rank")
     own = per_rank is not None and rank < len(per_rank)
-    torch.set_rng_state(per_rank[rank] if own else states["torch"])
+    # a copy of the row: torch.set_rng_state crashes (segfault, torch 2.14) on a view with a storage offset
+    torch.set_rng_state(per_rank[rank].clone() if own else states["torch"])
     name, keys, *rest = states["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
@@ -420,7 +421,7 @@ def _set_rng_states(states: dict[str, Any], rank: int = 0) -> bool:
         _restore_cuda_states(states["cuda"], torch.cuda.device_count())
         per_rank = states.get("cuda_per_rank")
         if per_rank is not None and rank < len(per_rank):
-            torch.cuda.set_rng_state(per_rank[rank])
+            torch.cuda.set_rng_state(per_rank[rank].clone())
     return own
 
 
