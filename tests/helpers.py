@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -68,3 +71,22 @@ class NonFiniteSteps(Callback):
             with torch.no_grad():
                 next(pl_module.discriminator.parameters()).copy_(self._saved)
             self._saved = None
+
+
+class SendSignal(Callback):
+    """Sends this process a signal from another thread once, a moment into the batch that starts at a given
+    generator step, on the listed ranks: it lands wherever the step is then (often inside a collective), as a
+    scheduler's or a user's signal would."""
+
+    def __init__(self, at_g_step: int = 3, ranks: list[int] | None = None, signum: str = "SIGTERM",
+                 delay: float = 0.002) -> None:
+        self.at_g_step, self.ranks, self.delay = at_g_step, ranks, delay
+        self.signum = signal.Signals[signum]
+        self.sent = False
+
+    def on_train_batch_start(self, trainer: L.Trainer, pl_module: Any, batch: Any, batch_idx: int) -> None:
+        if self.sent or pl_module.g_steps != self.at_g_step:
+            return
+        self.sent = True
+        if self.ranks is None or trainer.global_rank in self.ranks:
+            threading.Timer(self.delay, os.kill, (os.getpid(), self.signum)).start()
