@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import os
 import signal
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -175,7 +176,8 @@ class GracefulStop(Callback):
     It asks the trainer to stop at the end of the current batch; :class:`LastCheckpoint` (which runs after
     every other callback) then writes ``last.ckpt`` at that batch boundary, so resuming continues exactly,
     mid-epoch included.  A second Ctrl-C aborts at once.  In a multi-process run a signal on any rank stops
-    all ranks at the same step.
+    all ranks at the same step: the signal handlers only set a flag, and the ranks agree on stopping in
+    ``on_train_batch_end``, where every rank makes the same collective call.
     """
 
     def __init__(self) -> None:
@@ -184,6 +186,7 @@ class GracefulStop(Callback):
 
     def on_fit_start(self, trainer: L.Trainer, pl_module: L.LightningModule) -> None:
         self.reason = None
+        replace_lightning_sigterm_handler(trainer, self._on_sigterm)
         try:
             self._previous_handler = signal.signal(signal.SIGINT, self._on_sigint)
         except ValueError:  # not the main thread (e.g. a notebook worker): keep Python's default
@@ -195,13 +198,11 @@ class GracefulStop(Callback):
         self.reason = "Ctrl-C"
         print("\nCtrl-C: stopping after this step and saving a checkpoint (Ctrl-C again aborts at once)", flush=True)
 
+    def _on_sigterm(self, signum: int, frame: Any) -> None:
+        self.reason = self.reason or "SIGTERM"
+
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: L.LightningModule, outputs: Any, batch: Any,
                            batch_idx: int) -> None:
-        connector = getattr(trainer, "_signal_connector", None)
-        if connector is not None and connector.received_sigterm:
-            # Lightning would raise SIGTERMException at the end of this batch; a clean stop is asked for instead.
-            connector.received_sigterm = False
-            self.reason = self.reason or "SIGTERM"
         stop = self.reason is not None
         if trainer.world_size > 1:
             stop = trainer.strategy.reduce_boolean_decision(stop, all=False)
@@ -226,3 +227,23 @@ class GracefulStop(Callback):
         if self._previous_handler is not None:
             signal.signal(signal.SIGINT, self._previous_handler)
             self._previous_handler = None
+
+
+def replace_lightning_sigterm_handler(trainer: L.Trainer, handler: Callable[[int, Any], None]) -> None:
+    """Make the SIGTERM handler that Lightning installs at the start of ``fit`` call ``handler`` instead.
+
+    Lightning's own (``_SignalConnector._sigterm_notifier_fn``, a private API of Lightning 2.x) runs a
+    ``dist.broadcast`` inside the signal handler, i.e. at whatever point the signal interrupts: a rank
+    signalled while the others sit in a gradient all-reduce waits forever.  It also forwards the signal to
+    the launched processes and makes the loops raise ``SIGTERMException`` without a checkpoint.  Only its
+    SIGTERM notifier is replaced; the rest of its signal handling (SLURM requeue, restoring the previous
+    handlers after ``fit``) stays.  Call before ``fit`` registers the handlers (``on_fit_start`` is).
+    """
+    connector = getattr(trainer, "_signal_connector", None)
+    if not callable(getattr(connector, "_sigterm_notifier_fn", None)):
+        raise RuntimeError(
+            f"lightning {L.__version__} no longer has Trainer._signal_connector._sigterm_notifier_fn, which "
+            "callbacks.checkpointing.GracefulStop replaces so that SIGTERM only sets a flag (the ranks of a "
+            "multi-process run then agree on stopping). Install a Lightning version that has it (2.6 does), or "
+            "adapt callbacks.checkpointing.replace_lightning_sigterm_handler to the new signal handling.")
+    connector._sigterm_notifier_fn = handler

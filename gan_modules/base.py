@@ -26,7 +26,7 @@ from __future__ import annotations
 
 import random
 from abc import ABC, abstractmethod
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
 import lightning as L
@@ -195,21 +195,44 @@ class AdversarialModule(L.LightningModule, ABC):
 
         Under fp16's GradScaler an occasional inf is normal: the scaler skips that optimizer step (the weights
         stay finite) and lowers its scale. There the run stops only when a loss was non-finite at *every* step
-        since the last check, which the scaler cannot recover from.
+        since the last check, which the scaler cannot recover from. Every rank checks at the same generator
+        step and the ranks agree before raising, so all stop together.
         """
-        scaler = self._scaler() is not None
-        seen = self._some_finite if scaler else self._finite
-        bad = [name for name, ok in seen.items() if not bool(ok)]
-        if bad:
-            ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
-            every = " at every step" if scaler else ""
-            raise FloatingPointError(
-                f"{', '.join(bad)} was NaN or infinite{every} between generator steps {self._last_finite_step} and "
-                f"{self.g_steps} (D step {self.d_steps}); stopping. The last good checkpoint is kept"
-                f"{': ' + ckpt if ckpt else ''}. Lower the learning rates, check the data range, or add a penalty.")
+        bad = self._nonfinite_losses()
+        self._stop_on_every_rank(self._nonfinite_message(bad) if bad else None)
         self._finite.clear()
         self._some_finite.clear()
         self._last_finite_step = self.g_steps
+
+    def _nonfinite_losses(self) -> list[str]:
+        """Losses that were NaN/inf since the last check (at every step of it, under a GradScaler)."""
+        seen = self._some_finite if self._scaler() is not None else self._finite
+        return [name for name, ok in seen.items() if not bool(ok)]
+
+    def _nonfinite_message(self, bad: list[str]) -> str:
+        ckpt = getattr(self.trainer.checkpoint_callback, "last_model_path", "") if self._trainer else ""
+        every = " at every step" if self._scaler() is not None else ""
+        return (f"{', '.join(bad)} was NaN or infinite{every}{self._on_rank()} between generator steps "
+                f"{self._last_finite_step} and {self.g_steps} (D step {self.d_steps}); stopping. The last good "
+                f"checkpoint is kept{': ' + ckpt if ckpt else ''}. Lower the learning rates, check the data range, "
+                "or add a penalty.")
+
+    def _stop_on_every_rank(self, problem: str | None) -> None:
+        """Raise ``problem`` on every rank when any rank has one.
+
+        One boolean all-reduce, made by every rank at the same point: a rank that raised alone would leave the
+        others waiting in their next collective (a hang on GPUs).
+        """
+        stop = problem is not None
+        if self._trainer is not None and self.trainer.world_size > 1:
+            stop = self.trainer.strategy.reduce_boolean_decision(stop, all=False)
+        if stop:
+            raise FloatingPointError(problem or (
+                f"a NaN or infinite value was found on another rank (this is rank {self.trainer.global_rank}) at "
+                f"generator step {self.g_steps}; every rank stops, and that rank's error names the value."))
+
+    def _on_rank(self) -> str:
+        return f" on rank {self.trainer.global_rank}" if self._trainer and self.trainer.world_size > 1 else ""
 
     def _scaler(self) -> Any | None:
         """fp16's enabled GradScaler, or None (fp32, bf16, no trainer)."""
@@ -224,11 +247,7 @@ class AdversarialModule(L.LightningModule, ABC):
     # ------------------------------------------------------------------ checkpoints
     def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         # Raising here, before anything is written, keeps the last good checkpoint on disk.
-        self.check_finite()
-        bad = [name for name, p in self.state_dict().items() if p.is_floating_point() and not bool(p.isfinite().all())]
-        if bad:
-            raise FloatingPointError(f"not saving a checkpoint at generator step {self.g_steps}: {bad[0]} (and "
-                                     f"{len(bad) - 1} more) hold NaN or infinite values; the last good one is kept.")
+        self._stop_on_every_rank(self._problem_at_save())
         rng = _rng_states()
         if self._trainer is not None and self.trainer.world_size > 1:
             # every rank draws its own noise: keep each rank's torch (and CUDA) generator state
@@ -238,6 +257,22 @@ class AdversarialModule(L.LightningModule, ABC):
         checkpoint[CHECKPOINT_KEY] = {"d_steps": self.d_steps, "g_steps": self.g_steps, "rng": rng,
                                       # what the data order depends on: a resume that changes it is reported
                                       "n_critic": self.n_critic, "batch_size": _critic_batch_size(self)}
+
+    def _problem_at_save(self) -> str | None:
+        """Why this state must not be saved, or None.
+
+        The losses' window is not restarted here, and under a GradScaler not judged either: a save one step after
+        a log would turn one skipped step into a stop. The scaler's skipped steps leave the weights finite,
+        which is checked instead, and ``check_finite`` judges the whole logging interval at log time.
+        """
+        bad = [] if self._scaler() is not None else self._nonfinite_losses()
+        if bad:
+            return self._nonfinite_message(bad)
+        bad = [name for name, p in self.state_dict().items() if p.is_floating_point() and not bool(p.isfinite().all())]
+        if bad:
+            return (f"not saving a checkpoint at generator step {self.g_steps}{self._on_rank()}: {bad[0]} (and "
+                    f"{len(bad) - 1} more) hold NaN or infinite values; the last good one is kept.")
+        return None
 
     def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
         self._check_checkpoint_fits(checkpoint)
@@ -250,11 +285,15 @@ class AdversarialModule(L.LightningModule, ABC):
     def on_fit_start(self) -> None:
         if self.trainer.world_size > 1 and self._rng_to_restore is None:
             # Lightning seeds every rank alike; offset so ranks draw different noise and penalty points.
-            torch.manual_seed(torch.initial_seed() + 7919 * self.trainer.global_rank)
+            _seed_for_rank(torch.initial_seed(), self.trainer.global_rank)
 
     def on_train_start(self) -> None:
         if self._rng_to_restore is not None:
-            _set_rng_states(self._rng_to_restore, self.trainer.global_rank)
+            own = _set_rng_states(self._rng_to_restore, self.trainer.global_rank)
+            if self.trainer.world_size > 1 and not own:
+                # a checkpoint from fewer processes holds no state for this rank: all such ranks got the one
+                # saved state, so derive this rank's own from it (deterministic, distinct per rank)
+                _seed_for_rank(int(torch.randint(2**62, (), dtype=torch.int64)), self.trainer.global_rank)
             self._rng_to_restore = None
 
     def _check_checkpoint_fits(self, checkpoint: dict[str, Any]) -> None:
@@ -299,17 +338,37 @@ def _rng_states() -> dict[str, Any]:
     return states
 
 
-def _set_rng_states(states: dict[str, Any], rank: int = 0) -> None:
+def _set_rng_states(states: dict[str, Any], rank: int = 0) -> bool:
+    """Restore the saved RNG states; True when the checkpoint held this rank's own torch state."""
     per_rank = states.get("torch_per_rank")
-    torch.set_rng_state(per_rank[rank] if per_rank is not None and rank < len(per_rank) else states["torch"])
+    own = per_rank is not None and rank < len(per_rank)
+    # a copy of the row: torch.set_rng_state crashes (segfault, torch 2.14) on a view with a storage offset
+    torch.set_rng_state(per_rank[rank].clone() if own else states["torch"])
     name, keys, *rest = states["numpy"]
     np.random.set_state((name, keys.numpy().astype(np.uint32), *rest))
     random.setstate(states["python"])
     if "cuda" in states and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(states["cuda"])
+        _restore_cuda_states(states["cuda"], torch.cuda.device_count())
         per_rank = states.get("cuda_per_rank")
         if per_rank is not None and rank < len(per_rank):
-            torch.cuda.set_rng_state(per_rank[rank])
+            torch.cuda.set_rng_state(per_rank[rank].clone())
+    return own
+
+
+def _restore_cuda_states(saved: Sequence[Tensor], visible: int,
+                         set_state: Callable[[Tensor, int], None] = torch.cuda.set_rng_state) -> None:
+    """Give each visible GPU its saved state; saved GPUs this machine does not have are skipped.
+
+    A checkpoint holds one state per GPU its machine had (``torch.cuda.get_rng_state_all``), and
+    ``set_rng_state_all`` raises IndexError when fewer are visible, e.g. a 4-GPU run resumed on one.
+    """
+    for device, state in enumerate(saved[:visible]):
+        set_state(state, device)
+
+
+def _seed_for_rank(base: int, rank: int) -> None:
+    """Seed torch (CPU and every GPU) with ``base`` offset by the rank, so each rank draws its own noise."""
+    torch.manual_seed((base + 7919 * rank) % 2**63)
 
 
 __all__ = ["AdversarialModule"]
