@@ -8,7 +8,9 @@ from pathlib import Path
 import pytest
 from conftest import last_checkpoint
 
-FAST = ["--trainer.max_steps", "12", "--data.init_args.num_samples", "1024"]
+# 2 generator steps; 2,560 ring samples are 2 steps an epoch (n_critic 5 x batch 256 = 1,280 samples a step)
+FAST = ["--trainer.max_steps", "2", "--data.init_args.num_samples", "2560"]
+LONGER = ["--trainer.max_steps", "4", "--data.init_args.num_samples", "2560"]  # the resumed runs: 2 steps more
 
 
 def checkpoint_files(run_dir: str) -> list[str]:
@@ -23,21 +25,19 @@ def test_enable_checkpointing_false_writes_no_checkpoint_and_says_so(run_fit, ca
 
 
 def test_resume_with_another_interval_overwrites_the_one_last_ckpt(run_fit):
-    first = run_fit("wgan_gp_ring.yaml", *FAST, "--checkpoint.every_n_train_steps", "6")
-    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
-                      "--checkpoint.every_n_train_steps", "4", "--ckpt_path", "last")
+    first = run_fit("wgan_gp_ring.yaml", *FAST, "--checkpoint.every_n_train_steps", "1")
+    resumed = run_fit("wgan_gp_ring.yaml", *LONGER, "--checkpoint.every_n_train_steps", "3", "--ckpt_path", "last")
     assert resumed.run_dir == first.run_dir
     assert [name for name in checkpoint_files(first.run_dir) if name.startswith("last")] == ["last.ckpt"]
-    assert last_checkpoint(resumed)["global_step"] == 24
+    assert last_checkpoint(resumed)["global_step"] == 4
 
 
 def test_fast_dev_run_writes_no_checkpoint_and_last_resumes_the_real_run(run_fit, tmp_path):
     real = run_fit("wgan_gp_ring.yaml", *FAST)
     smoke = run_fit("wgan_gp_ring.yaml", *FAST, "--trainer.fast_dev_run", "true")
     assert smoke.run_dir != real.run_dir and checkpoint_files(smoke.run_dir) == []
-    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
-                      "--ckpt_path", "last")
-    assert resumed.run_dir == real.run_dir and last_checkpoint(resumed)["global_step"] == 24
+    resumed = run_fit("wgan_gp_ring.yaml", *LONGER, "--ckpt_path", "last")
+    assert resumed.run_dir == real.run_dir and last_checkpoint(resumed)["global_step"] == 4
 
 
 def test_ckpt_path_last_takes_the_most_recently_written_checkpoint(tmp_path):
@@ -66,9 +66,9 @@ def test_save_last_false_with_a_reachable_save_does_not_warn(run_fit):
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         cli = run_fit("wgan_gp_ring.yaml", *FAST, "--checkpoint.save_last", "false",
-                      "--checkpoint.every_n_train_steps", "6")
+                      "--checkpoint.every_n_train_steps", "1")
     assert [str(w.message) for w in caught if "write no checkpoint" in str(w.message)] == []
-    assert checkpoint_files(cli.run_dir) == ["epoch=2-step=12.ckpt"]
+    assert checkpoint_files(cli.run_dir) == ["epoch=0-step=2.ckpt"]  # saved at steps 1 and 2, the newest kept
 
 
 def test_resume_with_another_batch_size_or_n_critic_says_so(run_fit):
@@ -76,8 +76,8 @@ def test_resume_with_another_batch_size_or_n_critic_says_so(run_fit):
     saved = last_checkpoint(first)["gan_lab"]
     assert (saved["batch_size"], saved["n_critic"]) == (256, 5)
     with pytest.warns(UserWarning) as caught:
-        run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
-                "--data.init_args.batch_size", "128", "--model.init_args.n_critic", "3", "--ckpt_path", "last")
+        run_fit("wgan_gp_ring.yaml", *LONGER, "--data.init_args.batch_size", "128", "--model.init_args.n_critic", "3",
+                "--ckpt_path", "last")
     messages = "\n".join(str(w.message) for w in caught)
     assert "data.init_args.batch_size is 128 but the checkpoint was trained with 256" in messages
     assert "model.init_args.n_critic is 3 in this config but 5 in the checkpoint" in messages
@@ -87,6 +87,5 @@ def test_plain_resume_reports_no_changed_setting(run_fit):
     run_fit("wgan_gp_ring.yaml", *FAST)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
-        run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
-                "--ckpt_path", "last")
+        run_fit("wgan_gp_ring.yaml", *LONGER, "--ckpt_path", "last")
     assert [str(w.message) for w in caught if "the checkpoint" in str(w.message)] == []

@@ -29,31 +29,36 @@ def finite(metrics: dict[str, float]) -> bool:
     return all(math.isfinite(v) for v in metrics.values())
 
 
-@pytest.mark.parametrize("config", ["wgan_gp_ring.yaml", "dragan_ring.yaml", "gan_r1_ring.yaml"])
-def test_fp16_with_grad_scaler_trains_finite_and_checkpoints_the_scaler(run_fit, config):
-    cli = run_fit(config, "--trainer.max_steps", "60", *FP16_ON_CPU, *SMALL_RING)
+# generator steps: 60 optimizer steps each, as (n_critic + 1) x g_steps (WGAN-GP has n_critic 5, the others 1)
+@pytest.mark.parametrize("config, g_steps", [("wgan_gp_ring.yaml", 10), ("dragan_ring.yaml", 30),
+                                             ("gan_r1_ring.yaml", 30)])
+def test_fp16_with_grad_scaler_trains_finite_and_checkpoints_the_scaler(run_fit, config, g_steps):
+    cli = run_fit(config, "--trainer.max_steps", str(g_steps), *FP16_ON_CPU, *SMALL_RING)
     assert cli.trainer.precision_plugin.scaler is not None
-    assert cli.model.g_steps == 60 // (cli.model.n_critic + 1)
+    assert cli.model.g_steps == cli.trainer.global_step == g_steps
+    assert cli.model.d_steps == g_steps * cli.model.n_critic
     assert finite(cli.model.latest_metrics) and cli.model.latest_metrics["train/gp"] > 0
     scaler_state = last_checkpoint(cli)["MixedPrecision"]
     assert scaler_state["scale"] == cli.trainer.precision_plugin.scaler.get_scale()
 
 
 def test_fp16_penalty_matches_fp32_at_the_first_step(run_fit):
-    # n_critic 1: generator step 1 logs the penalty of the very first critic step (same weights, same batch);
-    # later values differ anyway, since fp16 skips its first steps while the GradScaler's scale drops
-    first = ["--trainer.max_steps", "2", "--model.init_args.n_critic", "1", *SMALL_RING]
+    # n_critic 1 and one generator step: it logs the penalty of the very first critic step (same weights, same
+    # batch); later values differ anyway, since fp16 skips its first steps while the GradScaler's scale drops
+    first = ["--trainer.max_steps", "1", "--model.init_args.n_critic", "1", *SMALL_RING]
     fp32 = run_fit("wgan_gp_ring.yaml", *first).model.latest_metrics
     fp16 = run_fit("wgan_gp_ring.yaml", *first, *FP16_ON_CPU).model.latest_metrics
     assert fp16["train/gp"] == pytest.approx(fp32["train/gp"], rel=0.01, abs=1e-3)
 
 
 def test_fp16_resume_continues_exactly_with_the_scaler(run_fit):
-    whole = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "120", *FP16_ON_CPU, *SMALL_RING)
-    half = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "60", *FP16_ON_CPU, *SMALL_RING)
-    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "120", *FP16_ON_CPU, *SMALL_RING,
+    # 20 generator steps (100 critic steps), stopped and resumed after 10
+    whole = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "20", *FP16_ON_CPU, *SMALL_RING)
+    half = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "10", *FP16_ON_CPU, *SMALL_RING)
+    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "20", *FP16_ON_CPU, *SMALL_RING,
                       "--ckpt_path", f"{half.run_dir}/checkpoints/last.ckpt")
     a, b = last_checkpoint(whole), last_checkpoint(resumed)
+    assert a["global_step"] == b["global_step"] == 20
     assert a["MixedPrecision"] == b["MixedPrecision"]
     for name, value in a["state_dict"].items():
         assert torch.equal(value, b["state_dict"][name]), name
@@ -62,12 +67,12 @@ def test_fp16_resume_continues_exactly_with_the_scaler(run_fit):
 @gpu
 @pytest.mark.parametrize("precision", ["16-mixed", "bf16-mixed"])
 def test_mixed_precision_wgan_gp_on_gpu(run_fit, precision):
-    first = ["--trainer.max_steps", "2", "--model.init_args.n_critic", "1", *NOISE_MNIST_GPU]
+    first = ["--trainer.max_steps", "1", "--model.init_args.n_critic", "1", *NOISE_MNIST_GPU]  # one D, one G step
     reference = run_fit("wgan_gp_mnist.yaml", *first).model.latest_metrics
     short = run_fit("wgan_gp_mnist.yaml", *first, "--trainer.precision", precision).model.latest_metrics
     assert short["train/gp"] == pytest.approx(reference["train/gp"], rel=0.01, abs=1e-3)
-    cli = run_fit("wgan_gp_mnist.yaml", "--trainer.max_steps", "1200", "--trainer.precision", precision,
-                  *NOISE_MNIST_GPU)
+    cli = run_fit("wgan_gp_mnist.yaml", "--trainer.max_steps", "200", "--trainer.precision", precision,
+                  *NOISE_MNIST_GPU)  # 200 generator steps, 1,000 critic steps
     assert cli.model.g_steps == 200 and finite(cli.model.latest_metrics)
     if precision == "16-mixed":
         assert last_checkpoint(cli)["MixedPrecision"]["scale"] > 0
@@ -75,7 +80,7 @@ def test_mixed_precision_wgan_gp_on_gpu(run_fit, precision):
 
 @gpu
 def test_fast_path_on_gpu_computes_the_same_training_as_the_default_path(run_fit):
-    args = ["--trainer.max_steps", "12", *NOISE_MNIST_GPU]
+    args = ["--trainer.max_steps", "2", *NOISE_MNIST_GPU]  # 2 generator steps, 10 critic steps
     default = run_fit("wgan_gp_mnist.yaml", *args)
     fast = run_fit("wgan_gp_mnist.yaml", *args, "--model.init_args.joint_critic", "true",
                    "--model.init_args.channels_last", "true", "--data.init_args.data_on_device", "true")

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import CONFIGS
 from torch import nn
 
 from gan_modules import DCGAN, GAN, WGANGP, GANModule
@@ -85,10 +86,13 @@ def test_joint_critic_needs_a_critic_without_batch_norm():
 
 
 def test_fast_path_computes_the_same_training_as_the_default_path(run_fit, tiny_mnist):
-    args = ["--trainer.max_steps", "12", "--trainer.log_every_n_steps", "1", "--data.init_args.data_dir",
-            str(tiny_mnist), "--data.init_args.batch_size", "8", "--trainer.callbacks", "[]",
-            "--model.init_args.generator.init_args.width", "8", "--model.init_args.discriminator.init_args.width", "8"]
+    # the tiny MNIST preset (width-8 networks, critic batches of 8: its 40 digits are one generator step an
+    # epoch), 2 generator steps (10 critic steps), every step logged
+    args = ["--config", str(CONFIGS / "debug" / "tiny_mnist.yaml"), "--trainer.max_steps", "2",
+            "--trainer.log_every_n_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
+            "--trainer.callbacks", "[]"]
     default = run_fit("wgan_gp_mnist.yaml", *args)
+    assert default.model.g_steps == 2 and default.model.d_steps == 10
     fast = run_fit("wgan_gp_mnist.yaml", *args, "--model.init_args.joint_critic", "true",
                    "--model.init_args.channels_last", "true", "--data.init_args.data_on_device", "true")
     assert fast.model.latest_metrics.keys() == default.model.latest_metrics.keys()

@@ -60,9 +60,13 @@ def test_resumed_run_equals_uninterrupted_run(run_fit, stop_at):
     # (Every step boundary is a generator-step boundary now: there is no stop between a D and a G step.)
     full = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", str(TOTAL), *ARGS)
     first = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", str(stop_at), *ARGS)
+    stopped = last_checkpoint(first)  # read now: the resumed run writes into the same run folder
+    assert stopped["global_step"] == first.model.g_steps == stop_at
+    # where the stop lies: in epoch 1, after 4 of its 4 steps (epoch-boundary) or after 3 (mid-epoch)
+    assert stopped["loops"]["fit_loop"]["state_dict"]["combined_loader"] == [{"epoch": 1, "consumed": stop_at - 4}]
+    assert stopped["loops"]["fit_loop"]["epoch_loop.batch_progress"]["is_last_batch"] == (stop_at == 8)
     resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", str(TOTAL), *ARGS,
                       "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
-    assert last_checkpoint(first)["global_step"] == first.model.g_steps == stop_at
     assert resumed.model.g_steps == full.model.g_steps == TOTAL
     assert resumed.model.d_steps == full.model.d_steps == TOTAL * 5
     assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
@@ -74,6 +78,7 @@ def test_resume_after_max_epochs_equals_uninterrupted_run(run_fit, bound):
     """Stopped by max_epochs, its last.ckpt is written after the epoch closed; the next epoch trains whole."""
     full = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound)
     first = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", "1", *EPOCH_ARGS, *bound)
+    assert first.model.g_steps == EPOCH_G_STEPS // int(EPOCHS)  # one whole epoch: 2 generator steps
     resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_epochs", EPOCHS, *EPOCH_ARGS, *bound,
                       "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
     assert resumed.model.d_steps == full.model.d_steps == EPOCH_G_STEPS * 5
