@@ -97,7 +97,8 @@ class GANLabCLI(LightningCLI):
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Lightning's parsing, with a clearer message for the errors users meet most, and the model config as
         the user wrote it (before Lightning merges a checkpoint's hyper-parameters into it)."""
-        parsers, error = [parser, *self._subcommand_parsers.values()], None
+        subparsers = getattr(self, "_subcommand_parsers", {})  # absent when run without a subcommand
+        parsers, error = [parser, *subparsers.values()], None
         try:
             for p in parsers:
                 p.exit_on_error = False  # raise, so the message can be explained before it is printed
@@ -109,8 +110,8 @@ class GANLabCLI(LightningCLI):
                 p.exit_on_error = True
         if error is not None:
             argv = sys.argv[1:] if args is None else args
-            sub = argv[0] if isinstance(argv, list) and argv and argv[0] in self._subcommand_parsers else None
-            self._subcommand_parsers.get(sub, parser).error(error)  # usage, the message, exit code 2
+            sub = argv[0] if isinstance(argv, list) and argv and argv[0] in subparsers else None
+            subparsers.get(sub, parser).error(error)  # usage, the message, exit code 2
         sub = self.config.get("subcommand")
         self.user_model_config = copy.deepcopy((self.config[sub] if sub else self.config).get("model"))
 

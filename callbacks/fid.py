@@ -135,7 +135,8 @@ class FID(GeneratorStepCallback):
         goes on with a single warning that says how to get it, and logs no FID."""
         super().setup(trainer, pl_module, stage)
         try:
-            self.build_extractor()
+            with isolate_rng():  # building a classifier draws its initial weights: not from the training RNG
+                self.build_extractor()
         except (FileNotFoundError, ModuleNotFoundError, RuntimeError) as err:
             self.unavailable = str(err)
             rank_zero_warn(f"callbacks.FID is off for this run: {err}")

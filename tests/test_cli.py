@@ -9,7 +9,8 @@ from conftest import last_checkpoint
 
 from main import cli_main
 
-FAST = ["--trainer.max_steps", "12", "--data.init_args.num_samples", "1024"]
+# 2 generator steps; the ring's batch 256 x n_critic 5 = 1280 samples a step, so 2560 samples = 2 steps an epoch
+FAST = ["--trainer.max_steps", "2", "--data.init_args.num_samples", "2560"]
 
 
 @pytest.mark.parametrize("args, message", [
@@ -36,7 +37,7 @@ def test_run_folder_holds_config_and_checkpoint_and_last_resumes(run_fit, tmp_pa
     assert (run_dir / "config.yaml").is_file() and (run_dir / "checkpoints" / "last.ckpt").is_file()
     printed = capsys.readouterr().out
     assert "Checkpoint:" in printed and "last.ckpt" in printed and "Config:" in printed
-    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "24", "--data.init_args.num_samples", "1024",
+    resumed = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "4", "--data.init_args.num_samples", "2560",
                       "--ckpt_path", "last")
     assert resumed.run_dir == first.run_dir
     assert resumed.model.g_steps == 4 and last_checkpoint(resumed)["gan_lab"]["g_steps"] == 4

@@ -193,7 +193,7 @@ def test_two_processes_on_a_fresh_folder_decode_once(tmp_path):
 
     write_jpegs(tmp_path / "data" / "img_align_celeba", [(178, 218)] * 8)
     proc = main_py(tmp_path, "--config", str(CONFIGS / "dcgan_celeba.yaml"), "--trainer.devices", "2",
-                   "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp", "--trainer.max_steps", "2",
+                   "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp", "--trainer.max_steps", "1",
                    "--trainer.callbacks", "[]", "--data.init_args.data_dir", str(tmp_path / "data"),
                    "--data.init_args.batch_size", "2", "--data.init_args.num_workers", "0",
                    "--model.init_args.generator.init_args.width", "8",

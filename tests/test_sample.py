@@ -8,7 +8,7 @@ from gan_modules import GAN
 from gan_modules.sampling import export_samples
 from main import cli_main
 
-FAST = ["--trainer.max_steps", "4", "--data.init_args.num_samples", "1024"]
+FAST = ["--trainer.max_steps", "2", "--data.init_args.num_samples", "1024"]  # 2 generator steps (n_critic 1)
 
 
 @pytest.fixture

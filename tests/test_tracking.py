@@ -20,7 +20,8 @@ from callbacks.wandb_logger import WandbLogger, wandb_credentials_available
 from gan_modules.latent import interpolation_latents, slerp
 from main import cli_main
 
-RING = ["--trainer.max_steps", "120", "--data.init_args.num_samples", "1024", "--trainer.log_every_n_steps", "5"]
+# 20 generator steps; 2560 samples = 2 training steps of batch 256 x n_critic 5 an epoch
+RING = ["--trainer.max_steps", "20", "--data.init_args.num_samples", "2560", "--trainer.log_every_n_steps", "5"]
 REAL_WANDB_INIT = wandb.init
 TOY_CALLBACKS = ["--trainer.callbacks+=callbacks.ToyDataPlot", "--trainer.callbacks.every_n_steps=10",
                  "--trainer.callbacks+=callbacks.CriticMonitor", "--trainer.callbacks.every_n_steps=5",
@@ -61,8 +62,8 @@ def test_offline_wandb_run_holds_scalars_images_and_config(run_fit, offline_wand
     assert sorted(Path(cli.run_dir, "toy").glob("*.png"))
 
 
-G_STEPS_3 = ["--trainer.max_steps", "18", "--trainer.log_every_n_steps", "1",  # 3 generator steps at n_critic 5
-             "--data.init_args.num_samples", "1024"]
+G_STEPS_3 = ["--trainer.max_steps", "3", "--trainer.log_every_n_steps", "1",  # 3 generator steps at n_critic 5
+             "--data.init_args.num_samples", "2560"]
 
 
 def logged_steps(run: dict) -> list[tuple[int, int]]:
@@ -72,7 +73,7 @@ def logged_steps(run: dict) -> list[tuple[int, int]]:
 
 def test_offline_resume_is_a_new_wandb_run_in_the_run_group_keeping_every_point(run_fit, offline_wandb, capsys):
     first = run_fit("wgan_gp_ring.yaml", *G_STEPS_3, logger=True)
-    resumed = run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "36", "--ckpt_path", "last",
+    resumed = run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "6", "--ckpt_path", "last",
                       logger=True)
     assert resumed.run_id == first.run_id
     runs = offline_runs(Path(first.run_dir))
@@ -101,7 +102,7 @@ def test_online_resume_rewinds_the_wandb_run_to_the_checkpoint_generator_step(ru
     monkeypatch.setenv("WANDB_API_KEY", "k" * 40)  # credentials: online; wandb.init is replaced (no network)
     calls = []
     monkeypatch.setattr(wandb, "init", lambda **kwargs: calls.append(kwargs) or _offline_run(kwargs))
-    run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "36", "--ckpt_path",
+    run_fit("wgan_gp_ring.yaml", *G_STEPS_3, "--trainer.max_steps", "6", "--ckpt_path",
             f"{first.run_dir}/checkpoints/last.ckpt", logger=True)
     (kwargs,) = calls
     assert {k: kwargs[k] for k in ("id", "group", "resume", "resume_from", "mode")} == {
@@ -155,7 +156,8 @@ def test_wandb_credentials_are_found_wherever_wandb_itself_looks(tmp_path, offli
 
 
 def test_image_callbacks_write_grids_and_strips(run_fit, tiny_mnist):
-    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "8", "--data.init_args.data_dir", str(tiny_mnist),
+    # max_steps counts generator steps: 4 (DCGAN, n_critic 1), the grid at the end, strips at steps 2 and 4
+    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "4", "--data.init_args.data_dir", str(tiny_mnist),
                   "--data.init_args.batch_size", "8", "--model.init_args.generator.init_args.width", "8",
                   "--model.init_args.discriminator.init_args.width", "8",
                   "--trainer.callbacks+=callbacks.LatentInterpolation", "--trainer.callbacks.every_n_steps=2")
@@ -190,21 +192,9 @@ def test_diversity_and_class_coverage_figures():
     assert one["val/classes"] == 1 and abs(one["val/class_kl"] - math.log(10)) < 1e-12
 
 
-@pytest.fixture(scope="module")
-def digit_classifier(tmp_path_factory, tiny_mnist):
-    """A DigitClassifier trained for a few steps through the CLI on the tiny MNIST files."""
-    runs = tmp_path_factory.mktemp("clf")
-    with pytest.MonkeyPatch.context() as m:
-        m.setattr("sys.argv", ["main.py"])  # the CLI must not see pytest's own arguments
-        cli = cli_main(["fit", "--config", str(CONFIGS / "classifier_mnist.yaml"), "--runs_dir", str(runs),
-                        "--trainer.logger", "false", "--trainer.enable_progress_bar", "false", "--trainer.max_epochs",
-                        "2", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
-    return str(Path(cli.run_dir, "checkpoints", "last.ckpt"))
-
-
 def test_fid_uses_the_cache_and_orders_real_before_noise(run_fit, tiny_mnist, digit_classifier, tmp_path,
                                                         monkeypatch):
-    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "2", "--data.init_args.data_dir", str(tiny_mnist),
+    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
                   "--data.init_args.batch_size", "8", "--trainer.callbacks", "[]")
     fid = FID(feature="classifier", weights_path=digit_classifier, num_samples=40, kid_subset_size=20,
               batch_size=20, cache_dir=str(tmp_path / "fid"))
@@ -229,7 +219,7 @@ def test_fid_uses_the_cache_and_orders_real_before_noise(run_fit, tiny_mnist, di
 
 
 def test_sample_command_writes_pngs_grid_and_strips(run_fit, tiny_mnist, tmp_path, capsys):
-    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "2", "--data.init_args.data_dir", str(tiny_mnist),
+    cli = run_fit("dcgan_mnist.yaml", "--trainer.max_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
                   "--data.init_args.batch_size", "8", "--trainer.callbacks", "[]")
     written = cli_main(["sample", "--ckpt_path", f"{cli.run_dir}/checkpoints/last.ckpt", "--num_samples", "9",
                         "--out_dir", str(tmp_path / "out")])
@@ -273,7 +263,8 @@ def assert_observing_leaves_training_identical(run_fit, config: str, args: list[
     assert torch.equal(a["gan_lab"]["rng"]["torch"], b["gan_lab"]["rng"]["torch"])  # no draw from training's RNG
 
 
-SMALL = ["--trainer.max_steps", "40", "--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
+# 20 generator steps (n_critic 1), 16 steps an epoch: training crosses an epoch boundary
+SMALL = ["--trainer.max_steps", "20", "--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
 BATCH_NORM = ["--model.init_args.generator.init_args.norm", "batch",
               "--model.init_args.discriminator.init_args.norm", "batch"]
 
@@ -287,7 +278,8 @@ def test_observing_callbacks_leave_toy_training_bit_identical(run_fit, config, a
 
 
 def test_observing_callbacks_leave_image_training_bit_identical(run_fit, tiny_mnist, digit_classifier, tmp_path):
-    args = ["--trainer.max_steps", "16", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size",
+    # 8 generator steps (n_critic 1) over 40 digits in batches of 8: 5 steps an epoch, so one epoch boundary
+    args = ["--trainer.max_steps", "8", "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size",
             "8", "--model.init_args.generator.init_args.width", "8",
             "--model.init_args.discriminator.init_args.width", "8"]  # DCGAN networks: batch norm in both
     fid = ["--trainer.callbacks+=callbacks.FID", "--trainer.callbacks.every_n_steps=3",
