@@ -1,4 +1,5 @@
-"""Shared helpers: run the CLI in a temporary folder, quietly, without reading pytest's argv."""
+"""Fixtures: run the CLI in a temporary folder, quietly, without reading pytest's argv; tiny data sets in their
+real on-disk formats; a trained digit classifier. Plain helpers live in helpers.py."""
 
 from __future__ import annotations
 
@@ -8,11 +9,9 @@ from pathlib import Path
 
 import pytest
 import torch
+from helpers import CONFIGS, QUIET, ROOT, last_checkpoint  # noqa: F401  (ROOT, last_checkpoint: older imports)
 
 from main import GANLabCLI, cli_main
-
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "configs"
 
 
 @pytest.fixture
@@ -21,18 +20,13 @@ def run_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., GA
 
     def run(config: str, *args: str, logger: bool = False) -> GANLabCLI:
         monkeypatch.setattr(sys, "argv", ["main.py"])  # the CLI must not see pytest's own arguments
-        argv = ["fit", "--config", str(CONFIGS / config), "--runs_dir", str(tmp_path / "runs"),
-                "--trainer.enable_progress_bar", "false", "--trainer.enable_model_summary", "false", *args]
-        if not logger:
-            argv += ["--trainer.logger", "false"]
+        argv = ["fit", "--config", str(CONFIGS / config), "--config", str(QUIET), "--runs_dir", str(tmp_path / "runs"),
+                *args]
+        if logger and "--trainer.logger" not in args:  # the lab's default logger, which quiet.yaml turns off
+            argv += ["--trainer.logger", "callbacks.WandbLogger"]
         return cli_main(argv)
 
     return run
-
-
-def last_checkpoint(cli: GANLabCLI) -> dict:
-    """The run's last.ckpt, loaded as Lightning would on resume."""
-    return torch.load(Path(cli.run_dir, "checkpoints", "last.ckpt"), map_location="cpu", weights_only=True)
 
 
 @pytest.fixture(scope="session")
@@ -71,6 +65,6 @@ def digit_classifier(tmp_path_factory: pytest.TempPathFactory, tiny_mnist: Path)
     with pytest.MonkeyPatch.context() as m:
         m.setattr("sys.argv", ["main.py"])  # the CLI must not see pytest's own arguments
         cli = cli_main(["fit", "--config", str(CONFIGS / "classifier_mnist.yaml"), "--config",
-                        str(CONFIGS / "debug" / "quiet.yaml"), "--runs_dir", str(runs), "--trainer.max_epochs", "2",
+                        str(QUIET), "--runs_dir", str(runs), "--trainer.max_epochs", "2",
                         "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
     return str(Path(cli.run_dir, "checkpoints", "last.ckpt"))

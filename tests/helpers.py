@@ -1,4 +1,5 @@
-"""Callbacks used only by tests, importable by class_path in configs (tests/ is on sys.path)."""
+"""What tests share besides fixtures (those are in conftest.py): paths, checkpoint comparisons, and callbacks
+used only by tests, importable by class_path in configs (tests/ is on sys.path)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,50 @@ from pathlib import Path
 from typing import Any
 
 import lightning as L
+import numpy as np
 import torch
 from lightning.pytorch.callbacks import Callback
+
+ROOT = Path(__file__).resolve().parents[1]
+CONFIGS = ROOT / "configs"
+QUIET = CONFIGS / "debug" / "quiet.yaml"  # no progress bar, model summary or logger
+
+
+def last_checkpoint(cli: Any) -> dict:
+    """The run's last.ckpt, loaded as Lightning would on resume."""
+    return torch.load(Path(cli.run_dir, "checkpoints", "last.ckpt"), map_location="cpu", weights_only=True)
+
+
+def assert_same_training_state(a: dict, b: dict) -> None:
+    assert a["gan_lab"]["d_steps"] == b["gan_lab"]["d_steps"]
+    assert a["gan_lab"]["g_steps"] == b["gan_lab"]["g_steps"]
+    assert a["global_step"] == b["global_step"]
+    assert a["state_dict"].keys() == b["state_dict"].keys()
+    for name, value in a["state_dict"].items():
+        assert torch.equal(value, b["state_dict"][name]), name
+    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
+        assert opt_a["state"].keys() == opt_b["state"].keys()
+        for key, state in opt_a["state"].items():
+            for field, value in state.items():
+                assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b["state"][key][field])), field
+
+
+def assert_same_counters(a: dict, b: dict) -> None:
+    """Epoch, every loop counter Lightning keeps (epochs, batches, optimizer steps), loader position, RNG."""
+    assert a["epoch"] == b["epoch"]
+    assert a["loops"] == b["loops"]
+    assert a["gan_lab"]["rng"].keys() == b["gan_lab"]["rng"].keys()
+    for name, state in a["gan_lab"]["rng"].items():
+        assert same(state, b["gan_lab"]["rng"][name]), name
+
+
+def same(a: object, b: object) -> bool:
+    """Exact equality of nested RNG states (tensors, numpy arrays, tuples)."""
+    if isinstance(a, (torch.Tensor, np.ndarray)):
+        return torch.equal(torch.as_tensor(a), torch.as_tensor(b))
+    if isinstance(a, (list, tuple)):
+        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return a == b
 
 
 class SaveRankWeights(Callback):

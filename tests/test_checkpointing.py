@@ -6,7 +6,7 @@ import warnings
 from pathlib import Path
 
 import pytest
-from conftest import last_checkpoint
+from helpers import last_checkpoint
 
 # 2 generator steps; 2,560 ring samples are 2 steps an epoch (n_critic 5 x batch 256 = 1,280 samples a step)
 FAST = ["--trainer.max_steps", "2", "--data.init_args.num_samples", "2560"]

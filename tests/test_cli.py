@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from conftest import last_checkpoint
+from helpers import last_checkpoint
 
 from main import cli_main
 

@@ -1,7 +1,7 @@
 """Every shipped config starts and reaches a generator step, so no config can rot."""
 
 import pytest
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 CONFIG_NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
 # Small data so each config runs in seconds; image configs get tiny files in the real formats.

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 from datamodules import CelebADataModule, ImageFolderDataModule, MNISTDataModule
 from datamodules.mnist_offline import write_idx, write_mnist

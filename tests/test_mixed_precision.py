@@ -12,7 +12,7 @@ import math
 
 import pytest
 import torch
-from conftest import last_checkpoint
+from helpers import last_checkpoint
 
 FP16_ON_CPU = ["--trainer.plugins", json.dumps({"class_path": "lightning.pytorch.plugins.MixedPrecision",
                                                 "init_args": {"precision": "16-mixed", "device": "cpu"}})]

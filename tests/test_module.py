@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import CONFIGS
+from helpers import CONFIGS
 from torch import nn
 
 from gan_modules import DCGAN, GAN, WGANGP, GANModule

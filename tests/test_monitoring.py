@@ -2,7 +2,7 @@
 
 from pathlib import Path
 
-from conftest import CONFIGS
+from helpers import CONFIGS
 
 
 def test_best_fid_checkpoint_is_kept(run_fit, tiny_mnist, digit_classifier, tmp_path):

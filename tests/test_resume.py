@@ -2,10 +2,8 @@
 
 from pathlib import Path
 
-import numpy as np
 import pytest
-import torch
-from conftest import last_checkpoint
+from helpers import assert_same_counters, assert_same_training_state, last_checkpoint
 
 # WGAN-GP with an EMA generator: counters, both networks, the EMA copy and both Adam states must all match.
 # One training step is one generator step of n_critic 5 critic batches of 64 (320 ring samples): 1,280 samples
@@ -20,38 +18,6 @@ EPOCH_ARGS = ["--data.init_args.num_samples", "640", "--data.init_args.batch_siz
               "--model.init_args.ema_decay", "0.9"]
 EPOCHS = "3"
 EPOCH_G_STEPS = 6  # 3 epochs x 2 generator steps
-
-
-def assert_same_training_state(a: dict, b: dict) -> None:
-    assert a["gan_lab"]["d_steps"] == b["gan_lab"]["d_steps"]
-    assert a["gan_lab"]["g_steps"] == b["gan_lab"]["g_steps"]
-    assert a["global_step"] == b["global_step"]
-    assert a["state_dict"].keys() == b["state_dict"].keys()
-    for name, value in a["state_dict"].items():
-        assert torch.equal(value, b["state_dict"][name]), name
-    for opt_a, opt_b in zip(a["optimizer_states"], b["optimizer_states"], strict=True):
-        assert opt_a["state"].keys() == opt_b["state"].keys()
-        for key, state in opt_a["state"].items():
-            for field, value in state.items():
-                assert torch.equal(torch.as_tensor(value), torch.as_tensor(opt_b["state"][key][field])), field
-
-
-def assert_same_counters(a: dict, b: dict) -> None:
-    """Epoch, every loop counter Lightning keeps (epochs, batches, optimizer steps), loader position, RNG."""
-    assert a["epoch"] == b["epoch"]
-    assert a["loops"] == b["loops"]
-    assert a["gan_lab"]["rng"].keys() == b["gan_lab"]["rng"].keys()
-    for name, state in a["gan_lab"]["rng"].items():
-        assert same(state, b["gan_lab"]["rng"][name]), name
-
-
-def same(a: object, b: object) -> bool:
-    """Exact equality of nested RNG states (tensors, numpy arrays, tuples)."""
-    if isinstance(a, (torch.Tensor, np.ndarray)):
-        return torch.equal(torch.as_tensor(a), torch.as_tensor(b))
-    if isinstance(a, (list, tuple)):
-        return type(a) is type(b) and len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
-    return a == b
 
 
 @pytest.mark.parametrize("stop_at", [8, 7], ids=["epoch-boundary", "mid-epoch"])

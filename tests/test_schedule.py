@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import last_checkpoint
+from helpers import last_checkpoint
 
 # 960 samples of batch 64 at n_critic 5: 3 generator steps an epoch (each takes 5 x 64 samples)
 TINY_1D = ["--data.init_args.num_samples", "960", "--data.init_args.batch_size", "64"]

@@ -9,8 +9,7 @@ import pytest
 import torch
 import wandb
 from click.testing import CliRunner
-from conftest import CONFIGS, last_checkpoint
-from test_resume import assert_same_training_state
+from helpers import CONFIGS, assert_same_training_state, last_checkpoint
 from wandb.cli import cli as wandb_cli
 from wandb_records import offline_run_contents, offline_runs
 
