@@ -20,11 +20,10 @@ def run_fit(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Callable[..., GA
 
     def run(config: str, *args: str, logger: bool = False) -> GANLabCLI:
         monkeypatch.setattr(sys, "argv", ["main.py"])  # the CLI must not see pytest's own arguments
-        argv = ["fit", "--config", str(CONFIGS / config), "--config", str(QUIET), "--runs_dir", str(tmp_path / "runs"),
-                *args]
-        if logger and "--trainer.logger" not in args:  # the lab's default logger, which quiet.yaml turns off
-            argv += ["--trainer.logger", "callbacks.WandbLogger"]
-        return cli_main(argv)
+        # quiet.yaml also turns the logger off; with a logger, only the progress bar and summary go
+        quiet = ["--config", str(QUIET)] if not logger else ["--trainer.enable_progress_bar", "false",
+                                                              "--trainer.enable_model_summary", "false"]
+        return cli_main(["fit", "--config", str(CONFIGS / config), *quiet, "--runs_dir", str(tmp_path / "runs"), *args])
 
     return run
 
