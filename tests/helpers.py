@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import os
 import signal
+import subprocess
+import sys
 import threading
 from pathlib import Path
 from typing import Any
@@ -17,6 +19,34 @@ from lightning.pytorch.callbacks import Callback
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "configs"
 QUIET = CONFIGS / "debug" / "quiet.yaml"  # no progress bar, model summary or logger
+
+# 1024 samples, batch 64: at n_critic 5 a training (generator) step takes 320 samples, so 3 steps an epoch on one
+# process and 1 on each of two
+SMALL_RING = ["--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
+
+
+def main_py(tmp_path: Path, *args: str) -> subprocess.Popen:
+    """``python main.py fit`` in its own process (quiet, no logger), tests/ importable for helper callbacks."""
+    # same thread count as the test process: results must match runs made in-process bit for bit
+    env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
+           "OMP_NUM_THREADS": str(torch.get_num_threads())}
+    cmd = [sys.executable, str(ROOT / "main.py"), "fit", "--runs_dir", str(tmp_path / "runs"), *args, "--config",
+           str(QUIET)]
+    return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def two_process_ddp(tmp_path: Path, *args: str, config: str = "wgan_gp_ring") -> tuple[Path, list[dict]]:
+    """Train with 2 CPU processes (gloo) and gan_ddp; return the run folder and each rank's final weights."""
+    proc = main_py(tmp_path, "--config", str(CONFIGS / f"{config}.yaml"), "--trainer.devices", "2",
+                   "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp",
+                   "--trainer.callbacks+=helpers.SaveRankWeights", *args)
+    out, _ = proc.communicate(timeout=1500)
+    assert proc.returncode == 0, out[-3000:]
+    (run_dir,) = (tmp_path / "runs" / config).glob("*/")
+    ranks = [torch.load(run_dir / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for name, value in ranks[0]["state"].items():
+        assert torch.equal(value, ranks[1]["state"][name]), name  # both networks identical on both ranks
+    return run_dir, ranks
 
 
 def last_checkpoint(cli: Any) -> dict:

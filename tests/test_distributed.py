@@ -11,9 +11,8 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS, ROOT
+from helpers import CONFIGS, ROOT, SMALL_RING, main_py, two_process_ddp
 from lightning.pytorch.strategies import DDPStrategy, SingleDeviceStrategy
-from test_faults import SMALL_RING, main_py, two_process_ddp
 
 from callbacks.strategies import GANDDPStrategy
 from main import cli_main
@@ -85,7 +84,7 @@ def test_ddp_stays_available_where_it_works(tmp_path, monkeypatch, tiny_mnist):
 @pytest.mark.slow
 def test_devices_2_with_no_strategy_named_trains_two_identical_ranks(tmp_path):
     proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.devices", "2",
-                   "--trainer.accelerator", "cpu", "--trainer.max_steps", "12",
+                   "--trainer.accelerator", "cpu", "--trainer.max_steps", "2",
                    "--trainer.callbacks+=helpers.SaveRankWeights", *SMALL_RING)
     out, _ = proc.communicate(timeout=600)
     assert proc.returncode == 0, out[-3000:]
@@ -112,7 +111,7 @@ def test_two_nodes_under_torchrun_share_one_run_folder_wandb_run_and_weights(tmp
         [sys.executable, "-m", "torch.distributed.run", "--nnodes", "2", "--nproc_per_node", "1", "--node_rank",
          str(node), "--master_addr", "127.0.0.1", "--master_port", str(port), str(ROOT / "main.py"), "fit",
          "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--runs_dir", str(runs), "--trainer.num_nodes", "2",
-         "--trainer.accelerator", "cpu", "--trainer.max_steps", "12", "--trainer.enable_progress_bar", "false",
+         "--trainer.accelerator", "cpu", "--trainer.max_steps", "2", "--trainer.enable_progress_bar", "false",
          "--trainer.callbacks+=helpers.SaveRankWeights", *SMALL_RING],
         env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True) for node in (0, 1)]
     for proc in nodes:
@@ -140,7 +139,7 @@ def test_gan_ddp_under_fp16_grad_scaler_keeps_ranks_identical(tmp_path):
     """Averaged before the scaler unscales, so every rank sees the same inf/NaN check and skips the same steps."""
     fp16 = '{"class_path": "lightning.pytorch.plugins.MixedPrecision", "init_args": {"precision": "16-mixed", ' \
            '"device": "cpu"}}'
-    run_dir, ranks = two_process_ddp(tmp_path, "--trainer.max_steps", "24", "--trainer.plugins", fp16, *SMALL_RING)
+    run_dir, ranks = two_process_ddp(tmp_path, "--trainer.max_steps", "4", "--trainer.plugins", fp16, *SMALL_RING)
     assert ranks[0]["g_steps"] == 4
     scaler = torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)["MixedPrecision"]
     assert scaler["scale"] < 2.0**16  # the scaler did skip steps (the case where ranks could disagree)

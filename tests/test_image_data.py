@@ -189,7 +189,7 @@ def test_a_truncated_mnist_file_is_named_with_its_expected_size(tmp_path):
 
 @pytest.mark.slow
 def test_two_processes_on_a_fresh_folder_decode_once(tmp_path):
-    from test_faults import main_py
+    from helpers import main_py
 
     write_jpegs(tmp_path / "data" / "img_align_celeba", [(178, 218)] * 8)
     proc = main_py(tmp_path, "--config", str(CONFIGS / "dcgan_celeba.yaml"), "--trainer.devices", "2",

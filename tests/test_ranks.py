@@ -12,9 +12,7 @@ from pathlib import Path
 
 import pytest
 import torch
-from conftest import CONFIGS
-from test_faults import SMALL_RING, main_py, two_process_ddp
-from test_resume import assert_same_training_state
+from helpers import CONFIGS, SMALL_RING, assert_same_training_state, main_py, two_process_ddp
 
 TWO_CPU_PROCESSES = ["--trainer.devices", "2", "--trainer.accelerator", "cpu", "--trainer.strategy", "gan_ddp"]
 
@@ -32,14 +30,14 @@ def finish(proc, timeout: float = 300) -> str:
 
 @pytest.mark.slow
 def test_ranks_draw_different_noise_after_resuming_a_one_process_checkpoint(tmp_path, run_fit):
-    single = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "12", *SMALL_RING)
-    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "36",
+    single = run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "2", *SMALL_RING)
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "6",
                    *SMALL_RING, *TWO_CPU_PROCESSES, "--trainer.callbacks+=helpers.RecordRNG",
                    "--ckpt_path", str(Path(single.run_dir, "checkpoints", "last.ckpt")))
     out = finish(proc)
     assert proc.returncode == 0, out[-3000:]
     rank0, rank1 = (torch.load(Path(single.run_dir, f"rng{r}.pt"), weights_only=True) for r in (0, 1))
-    assert len(rank0) == len(rank1) == 20  # 24 more optimizer steps at n_critic 5: 4 x (5 + 1)
+    assert len(rank0) == len(rank1) == 4  # 4 more generator steps, one training batch each
     for step, (a, b) in enumerate(zip(rank0, rank1, strict=True)):
         assert not torch.equal(a, b), f"both ranks hold the same RNG state at batch {step} of the resumed run"
 
@@ -74,12 +72,12 @@ def test_rng_states_from_a_machine_with_more_gpus_restore():
 
 
 def fp16_with_nan_steps(first: int, last: int) -> list[str]:
-    """fp16 (GradScaler) at n_critic 1, logging every 4 generator steps, a checkpoint at generator step 5
-    (optimizer step 10), and every loss NaN in the batches that start at generator steps ``first``..``last``."""
+    """fp16 (GradScaler) at n_critic 1, logging every 4 generator steps, a checkpoint every 5 generator steps,
+    and every loss NaN in the batches that start at generator steps ``first``..``last``."""
     from test_mixed_precision import FP16_ON_CPU
 
-    return ["--trainer.max_steps", "24", "--model.init_args.n_critic", "1", "--trainer.log_every_n_steps", "4",
-            "--checkpoint.every_n_train_steps", "10", "--checkpoint.save_top_k", "-1", *FP16_ON_CPU, *SMALL_RING,
+    return ["--trainer.max_steps", "12", "--model.init_args.n_critic", "1", "--trainer.log_every_n_steps", "4",
+            "--checkpoint.every_n_train_steps", "5", "--checkpoint.save_top_k", "-1", *FP16_ON_CPU, *SMALL_RING,
             "--trainer.callbacks+=helpers.NonFiniteSteps", f"--trainer.callbacks.first={first}",
             f"--trainer.callbacks.last={last}"]
 
@@ -91,9 +89,9 @@ def test_fp16_nan_window_is_the_whole_logging_interval_across_a_checkpoint_save(
     # step 5 falls inside it and must neither stop the run nor restart the interval
     cli = run_fit("wgan_gp_ring.yaml", *fp16_with_nan_steps(4, 5))
     (nan,) = [c for c in cli.trainer.callbacks if isinstance(c, NonFiniteSteps)]
-    assert (nan.batches, cli.model.g_steps) == (2, 12)
+    assert (nan.batches, cli.model.g_steps, cli.trainer.global_step) == (2, 12, 12)
     assert sorted(p.name for p in Path(cli.run_dir, "checkpoints").glob("*.ckpt")) == [
-        "epoch=0-step=10.ckpt", "epoch=0-step=20.ckpt", "last.ckpt"]
+        "epoch=0-step=10.ckpt", "epoch=0-step=5.ckpt", "last.ckpt"]  # step = generator step
     # non-finite over the whole interval 4..8 still stops, naming the loss and the interval
     with pytest.raises(FloatingPointError, match=r"NaN or infinite at every step between generator steps 4 and 8"):
         run_fit("wgan_gp_ring.yaml", *fp16_with_nan_steps(4, 7))
@@ -105,7 +103,7 @@ def test_nan_on_one_rank_stops_every_rank_with_a_clear_error(tmp_path):
     # rank 1's losses are NaN; rank 0 alone would carry on into the next collective and wait for rank 1
     from test_mixed_precision import FP16_ON_CPU
 
-    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "60",
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--trainer.max_steps", "10",
                    "--trainer.log_every_n_steps", "1", "--checkpoint.every_n_train_steps", "0", *FP16_ON_CPU,
                    *SMALL_RING, *TWO_CPU_PROCESSES, "--trainer.callbacks+=helpers.PoisonWeights",
                    "--trainer.callbacks.at_g_step=3", "--trainer.callbacks.rank=1")
@@ -118,13 +116,13 @@ def test_nan_on_one_rank_stops_every_rank_with_a_clear_error(tmp_path):
 
 
 
-TOTAL = "120"  # optimizer steps: 20 generator steps at n_critic 5
+TOTAL = "20"  # generator steps
 NO_PERIODIC_SAVE = ["--checkpoint.every_n_train_steps", "0", *SMALL_RING]
 
 
 @pytest.fixture(scope="module")
 def uninterrupted(tmp_path_factory: pytest.TempPathFactory) -> dict:
-    """last.ckpt of a two-process run of TOTAL optimizer steps without a signal."""
+    """last.ckpt of a two-process run of TOTAL generator steps without a signal."""
     run_dir, _ = two_process_ddp(tmp_path_factory.mktemp("uninterrupted"), "--trainer.max_steps", TOTAL,
                                  *NO_PERIODIC_SAVE)
     return torch.load(run_dir / "checkpoints" / "last.ckpt", weights_only=True)
