@@ -28,21 +28,32 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
     return cls.load_from_checkpoint(path, map_location=map_location)
 
 
+#: Marks a folder as an export, which a later export may replace whole.
+EXPORT_MARKER = ".gan_lab_export"
+
+
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
                    use_ema: bool = True, interpolation_steps: int = 10) -> list[Path]:
     """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips.
 
     ``out_dir`` is replaced as a whole: the files are written into a temporary sibling folder that then takes
     its place, so an export never mixes with the files of an earlier one and a failed export leaves the
-    earlier one untouched.
+    earlier one untouched.  Only a missing or empty folder, or an earlier export (it holds the marker file
+    ``EXPORT_MARKER``), is replaced: any other folder is refused, never deleted.
     """
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples={num_samples}: must be an integer >= 1 (the number of samples to write).")
     out = Path(out_dir)
+    if out.exists() and not (out / EXPORT_MARKER).is_file() and (not out.is_dir() or any(out.iterdir())):
+        raise FileExistsError(f"{out} exists and is not an earlier sample export; it is left alone. Choose a new "
+                              "or empty --out_dir (an earlier export there is replaced whole).")
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
+    staging.chmod(0o755)  # mkdtemp makes it private; an export is an ordinary folder
     try:
         names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps)
+        (staging / EXPORT_MARKER).write_text("written by `python main.py sample`; the next export here replaces "
+                                             "this folder whole\n")
         _replace_folder(staging, out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)

@@ -5,7 +5,7 @@ from pathlib import Path
 import pytest
 
 from gan_modules import GAN
-from gan_modules.sampling import export_samples
+from gan_modules.sampling import EXPORT_MARKER, export_samples
 from main import cli_main
 
 FAST = ["--trainer.max_steps", "2", "--data.init_args.num_samples", "1024"]  # 2 generator steps (n_critic 1)
@@ -57,8 +57,22 @@ def test_a_second_export_replaces_the_first_whole(tmp_path):
     written = export_samples(module, out, num_samples=2, interpolation_steps=3)
     names = ["sample_00000.png", "sample_00001.png", "grid.png", "interpolation_linear.png", "interpolation_slerp.png"]
     assert written == [out / n for n in names]
-    assert sorted(p.name for p in out.iterdir()) == sorted(names)
+    assert sorted(p.name for p in out.iterdir()) == sorted([*names, EXPORT_MARKER])
     assert sorted(p.name for p in tmp_path.iterdir()) == ["export"]  # no staging folder left behind
+
+
+def test_a_folder_that_is_not_an_export_is_refused_and_left_alone(tmp_path):
+    module = GAN(data_shape=(2,), latent_dim=2)
+    mine = tmp_path / "results"
+    mine.mkdir()
+    (mine / "thesis.tex").write_text("months of work")
+    with pytest.raises(FileExistsError, match="not an earlier sample export"):
+        export_samples(module, mine, num_samples=3)
+    assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["results"]
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert export_samples(module, empty, num_samples=3) == [empty / "samples.csv"]  # an empty folder is fine
 
 
 def test_a_failed_export_leaves_the_earlier_one(tmp_path, monkeypatch):
