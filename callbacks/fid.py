@@ -223,7 +223,10 @@ class FID(GeneratorStepCallback):
                 kid_mean, kid_std = kid.compute()
             scores |= {"val/kid": float(kid_mean), "val/kid_std": float(kid_std)}
         if classes:
-            scores |= class_coverage(torch.cat(classes), extractor.classifier.hparams.num_classes)
+            predicted = torch.cat(classes)
+            if world > 1:  # every rank judges all the samples, so every rank logs the same coverage
+                predicted = pl_module.all_gather(predicted).reshape(-1)
+            scores |= class_coverage(predicted, extractor.classifier.hparams.num_classes)
         scores["perf/fid_seconds"] = time.perf_counter() - start
         return scores
 

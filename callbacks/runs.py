@@ -123,6 +123,13 @@ def check_checkpoint_belongs(ckpt_path: str, user_model: Any) -> None:
     differences = model_differences(ckpt.get("hyper_parameters") or {}, plain(user_model) or {})
     if differences:
         raise ValueError(foreign_checkpoint_message(ckpt_path, checkpoint_run_dir(ckpt), differences))
+    state = ckpt.get(GAN_STATE_KEY)
+    if state is not None and "n_critic" not in state:
+        raise ValueError(
+            f"--ckpt_path {ckpt_path} was written by an earlier version of the lab, which counted optimizer steps "
+            "(one batch per critic step); this version counts generator steps (n_critic batches per step), so its "
+            "step counters and data position cannot be continued exactly. Its weights still load for sampling "
+            "(python main.py sample --ckpt_path ...); to train on, start a new run.")
 
 
 def check_checkpoint_fits_run(ckpt_path: str, model: LightningModule, cfg: Any) -> None:

@@ -28,7 +28,6 @@ class ToyDataPlot(GeneratorStepCallback):
     ``<run folder>/toy/step_*.png``.
     """
 
-    requires = CriticSampler
 
     def __init__(self, every_n_steps: int = 500, num_samples: int = 2500, contour: bool = True) -> None:
         super().__init__(every_n_steps)

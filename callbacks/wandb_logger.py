@@ -25,8 +25,8 @@ from lightning.pytorch.utilities import rank_zero_info, rank_zero_only, rank_zer
 
 from .runs import import_class, logged_step
 
-#: Every training curve is plotted against this logged value (see gan_modules/base.py: Lightning's
-#: global_step counts discriminator and generator optimizer steps together).
+#: Every training curve is plotted against this logged value, the generator step (which the harness also
+#: makes Lightning's global_step; W&B's own step would otherwise drift from it, Lightning issue 13382).
 STEP_METRIC = "train/g_step"
 
 
@@ -139,7 +139,7 @@ class WandbLogger(_LightningWandbLogger):
                            f"{self._run_id} instead.")
             run = super().experiment
         if created and hasattr(run, "define_metric"):
-            # Replaces Lightning's "*" -> trainer/global_step, which counts D and G optimizer steps together.
+            # Replaces Lightning's "*" -> trainer/global_step: the lab's panels share one named x-axis.
             run.define_metric(STEP_METRIC)
             run.define_metric("*", step_metric=STEP_METRIC, step_sync=True)
         return run

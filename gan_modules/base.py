@@ -320,7 +320,6 @@ class AdversarialModule(L.LightningModule, ABC):
             raise ValueError("\n".join(lines))
 
 
-
 def _no_closure() -> None:
     """Manual optimization: backward already ran; the optimizer step needs no closure."""
 
@@ -371,9 +370,6 @@ def _seed_for_rank(base: int, rank: int) -> None:
     torch.manual_seed((base + 7919 * rank) % 2**63)
 
 
-__all__ = ["AdversarialModule"]
-
-
 def _critic_batch_size(module: AdversarialModule) -> int | None:
     """One critic batch's per-process size (the loader serves ``batches_per_step`` of them at once), or None
     where there is no loader (or no trainer)."""
@@ -381,3 +377,6 @@ def _critic_batch_size(module: AdversarialModule) -> int | None:
     loader = getattr(trainer, "train_dataloader", None) if trainer is not None else None
     size = getattr(getattr(loader, "batch_sampler", None), "batch_size", None) or getattr(loader, "batch_size", None)
     return size // module.batches_per_step if isinstance(size, int) else None
+
+
+__all__ = ["AdversarialModule"]

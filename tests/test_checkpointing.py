@@ -89,3 +89,17 @@ def test_plain_resume_reports_no_changed_setting(run_fit):
         warnings.simplefilter("always")
         run_fit("wgan_gp_ring.yaml", *LONGER, "--ckpt_path", "last")
     assert [str(w.message) for w in caught if "the checkpoint" in str(w.message)] == []
+
+
+def test_a_checkpoint_from_before_the_generator_step_unit_is_refused_for_resume(run_fit, tmp_path):
+    import torch
+
+    first = run_fit("gan_ring.yaml", "--trainer.max_steps", "2", "--data.init_args.num_samples", "2560")
+    ckpt = torch.load(Path(first.run_dir, "checkpoints", "last.ckpt"), weights_only=True)
+    for key in ("n_critic", "batch_size"):  # what the earlier format did not hold
+        del ckpt["gan_lab"][key]
+    old = tmp_path / "old.ckpt"
+    torch.save(ckpt, old)
+    with pytest.raises(ValueError, match="earlier version of the lab, which counted optimizer steps"):
+        run_fit("gan_ring.yaml", "--trainer.max_steps", "4", "--data.init_args.num_samples", "2560",
+                "--ckpt_path", str(old))
