@@ -15,6 +15,8 @@ from lightning.pytorch.callbacks import Callback
 from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 
+from gan_modules.base import samples_of
+
 from .protocols import Observable, missing_members
 
 
@@ -112,7 +114,7 @@ def real_samples(trainer: L.Trainer, n: int, seed: int = 0) -> Tensor:
         return dm.real_samples(n, seed)
     batches, count = [], 0  # any other datamodule: the first batches of its training loader
     for batch in dm.train_dataloader():
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        x = samples_of(batch)
         batches.append(x)
         count += len(x)
         if count >= n:

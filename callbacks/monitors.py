@@ -10,6 +10,8 @@ import torch
 from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
+from gan_modules.base import samples_of
+
 from .base import GeneratorStepCallback, real_samples
 from .protocols import NoiseSampler
 
@@ -57,7 +59,7 @@ class Throughput(GeneratorStepCallback):
         self._samples = 0
 
     def on_train_batch_end(self, trainer: L.Trainer, pl_module: Any, outputs: Any, batch: Any, batch_idx: int) -> None:
-        x = batch[0] if isinstance(batch, (list, tuple)) else batch
+        x = samples_of(batch)
         self._samples += len(x)
         if self._start is None:
             self._start = (time.perf_counter(), pl_module.g_steps, self._samples)

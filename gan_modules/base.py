@@ -146,7 +146,7 @@ class AdversarialModule(L.LightningModule, ABC):
     def split_batch(self, batch: Any) -> list[Any]:
         """The step's batch as ``batches_per_step`` batches along dim 0 (tensors, or tuples of tensors)."""
         n = self.batches_per_step
-        first = batch[0] if isinstance(batch, (list, tuple)) else batch
+        first = samples_of(batch)
         if len(first) % n and not self._warned_split:
             self._warned_split = True
             rank_zero_warn(f"a training batch of {len(first)} samples does not split into {n} equal critic "
@@ -320,6 +320,11 @@ class AdversarialModule(L.LightningModule, ABC):
             raise ValueError("\n".join(lines))
 
 
+def samples_of(batch: Any) -> Tensor:
+    """The samples of a batch: the batch itself, or its first element when it carries labels or domains."""
+    return batch[0] if isinstance(batch, (list, tuple)) else batch
+
+
 def _no_closure() -> None:
     """Manual optimization: backward already ran; the optimizer step needs no closure."""
 
@@ -379,4 +384,4 @@ def _critic_batch_size(module: AdversarialModule) -> int | None:
     return size // module.batches_per_step if isinstance(size, int) else None
 
 
-__all__ = ["AdversarialModule"]
+__all__ = ["AdversarialModule", "samples_of"]

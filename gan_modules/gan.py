@@ -14,7 +14,7 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .base import ADAM_DCGAN, AdversarialModule, Metrics
+from .base import ADAM_DCGAN, AdversarialModule, Metrics, samples_of
 from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
 from .losses import AdversarialLoss
 from .networks import MLPDiscriminator, MLPGenerator
@@ -97,7 +97,7 @@ class GANModule(AdversarialModule):
     # ------------------------------------------------------------------ the recipe's hooks
     def real_samples(self, batch: Any) -> Tensor:
         """The samples of a batch (labels, if any, are ignored by the unconditional recipe)."""
-        real = batch[0] if isinstance(batch, (list, tuple)) else batch
+        real = samples_of(batch)
         if self.channels_last and real.dim() == 4:
             real = real.contiguous(memory_format=torch.channels_last)
         return real
@@ -124,7 +124,7 @@ class GANModule(AdversarialModule):
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss of a fresh generated batch against the current discriminator."""
-        n = len(batch[0] if isinstance(batch, (list, tuple)) else batch)
+        n = len(samples_of(batch))
         return self.loss.generator(self.discriminator(self.generator(self.sample_latent(n)))), {}
 
     def after_discriminator_step(self) -> None:
