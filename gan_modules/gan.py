@@ -102,20 +102,25 @@ class GANModule(AdversarialModule):
             real = real.contiguous(memory_format=torch.channels_last)
         return real
 
+    def critic(self, x: Tensor) -> Tensor:
+        """The discriminator's raw scores for samples ``x``, the one path by which both players' losses and the
+        penalties reach the discriminator (where a recipe adds what D sees besides the samples)."""
+        return self.discriminator(x)
+
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss on a real batch and a fresh generated one, plus the penalty on its schedule."""
         real = self.real_samples(batch)
         fake = self.generator(self.sample_latent(real.shape[0]))
         if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
-            real_scores, fake_scores = self.discriminator(torch.cat([real, fake])).split(real.shape[0])
+            real_scores, fake_scores = self.critic(torch.cat([real, fake])).split(real.shape[0])
         else:
-            real_scores, fake_scores = self.discriminator(real), self.discriminator(fake)
+            real_scores, fake_scores = self.critic(real), self.critic(fake)
         loss = self.loss.discriminator(real_scores, fake_scores)
         metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
         if self.loss.is_wasserstein:
             metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
-            value = self.penalty(self.discriminator, real, fake, scale=self._grad_scale())
+            value = self.penalty(self.critic, real, fake, scale=self._grad_scale())
             loss = loss + (self.penalty.weight * self.penalty.interval) * value
             self._last_penalty = value.detach()
         if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
@@ -125,7 +130,7 @@ class GANModule(AdversarialModule):
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss of a fresh generated batch against the current discriminator."""
         n = len(samples_of(batch))
-        return self.loss.generator(self.discriminator(self.generator(self.sample_latent(n)))), {}
+        return self.loss.generator(self.critic(self.generator(self.sample_latent(n)))), {}
 
     def after_discriminator_step(self) -> None:
         if self.weight_clip is not None:
