@@ -5,7 +5,9 @@ unconditional recipe that the named variants (variants.py) set up with their pap
 """
 
 from .base import AdversarialModule
+from .conditional import ACGAN, CGAN, ConditionalGAN
 from .gan import GANModule
 from .variants import DCGAN, DRAGAN, GAN, LSGAN, SNGAN, WGAN, WGANGP
 
-__all__ = ["DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule", "GANModule"]
+__all__ = ["ACGAN", "CGAN", "DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule",
+           "ConditionalGAN", "GANModule"]

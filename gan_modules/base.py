@@ -313,6 +313,10 @@ class AdversarialModule(L.LightningModule, ABC):
             if data_shape is not None and own_shape is not None and tuple(data_shape) != tuple(own_shape):
                 lines.append(f"  it was trained on samples of shape {tuple(data_shape)}, these data have "
                              f"{tuple(own_shape)}")
+            classes = checkpoint.get("hyper_parameters", {}).get("num_classes")
+            own_classes = self.hparams.get("num_classes")
+            if classes is not None and own_classes is not None and classes != own_classes:
+                lines.append(f"  it was trained with {classes} classes, these data have {own_classes}")
             lines += [f"  shape of {s}" for s in shapes[:5]]
             lines += [f"  in this config only: {', '.join(missing[:5])}"] if missing else []
             lines += [f"  in the checkpoint only: {', '.join(unexpected[:5])}"] if unexpected else []

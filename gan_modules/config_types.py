@@ -20,6 +20,10 @@ OptimizerCallable = Callable[[Iterable], Optimizer]
 GeneratorFactory = Callable[[int, Sequence[int]], nn.Module]
 #: ``(data_shape) -> discriminator``.
 DiscriminatorFactory = Callable[[Sequence[int]], nn.Module]
+#: ``(latent_dim, data_shape, num_classes) -> G(z, y)``: a class-conditional generator (gan_modules.conditional).
+ConditionalGeneratorFactory = Callable[[int, Sequence[int], int], nn.Module]
+#: ``(data_shape, num_classes) -> D(x, y)``.
+ConditionalDiscriminatorFactory = Callable[[Sequence[int], int], nn.Module]
 
 
 def spec(class_path: str, **init_args: Any) -> dict[str, Any]:

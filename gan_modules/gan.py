@@ -7,6 +7,7 @@ class with its paper's defaults; the optimizer mechanics live in :class:`~gan_mo
 from __future__ import annotations
 
 from collections.abc import Sequence
+from functools import partial
 from typing import Any
 
 import torch
@@ -51,8 +52,10 @@ class GANModule(AdversarialModule):
         self.latent_dim, self.weight_clip, self.ema_decay = latent_dim, weight_clip, ema_decay
         self.loss: AdversarialLoss = build(loss, AdversarialLoss)
         self.penalty: Penalty | None = build(penalty, Penalty | None)
-        self.generator = build(generator, GeneratorFactory)(latent_dim, self.data_shape)
-        self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape)
+        # the condition's size goes to both networks (stylegan2-ada's c_dim): nothing for the unconditional recipe
+        sized = {} if self.num_classes is None else {"num_classes": self.num_classes}
+        self.generator = build(generator, GeneratorFactory)(latent_dim, self.data_shape, **sized)
+        self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape, **sized)
         if spectral_norm:
             apply_spectral_norm(self.discriminator)
         if joint_critic and has_batch_norm(self.discriminator):
@@ -71,25 +74,43 @@ class GANModule(AdversarialModule):
             self.generator_ema.requires_grad_(False)
         self._last_penalty: Tensor | None = None  # a lazy penalty's last value, logged on every row
 
+    #: classes both players are conditioned on; None: unconditional (labels in a batch are ignored)
+    num_classes: int | None = None
+
     # ------------------------------------------------------------------ public API
     def sample_latent(self, n: int) -> Tensor:
         """n noise vectors z ~ N(0, I) on the module's device."""
         return torch.randn(n, self.latent_dim, device=self.device)
 
     @torch.no_grad()
-    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True) -> Tensor:
-        """``n`` samples in data space (or one per row of ``z``), from the EMA generator when there is one."""
+    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True,
+               labels: Tensor | Sequence[int] | None = None) -> Tensor:
+        """``n`` samples in data space (or one per row of ``z``), from the EMA generator when there is one.
+
+        A conditional model draws sample ``i`` of class ``labels[i]`` (classes drawn uniformly when no labels are
+        given); the unconditional recipe takes no labels."""
         if z is None:
             if n is None:
-                raise ValueError("sample() needs either n or z")
+                n = None if labels is None else len(labels)
+            if n is None:
+                raise ValueError("sample() needs n, z or labels")
             z = self.sample_latent(n)
+        y = self.sample_labels(len(z), labels)
         net = self.generator_ema.module if (use_ema and self.generator_ema is not None) else self.generator
         was_training = net.training
         net.eval()
         try:
-            return net(z.to(self.device))
+            return self.generate(z.to(self.device), y, net)
         finally:
             net.train(was_training)
+
+    def sample_labels(self, n: int, labels: Tensor | Sequence[int] | None = None,
+                      generator: torch.Generator | None = None) -> Tensor | None:
+        """The condition for ``n`` samples: None for the unconditional recipe (which refuses labels)."""
+        if labels is not None:
+            raise ValueError(f"{type(self).__name__} is unconditional: it takes no labels. Train a conditional "
+                             "model (gan_modules.CGAN, ConditionalGAN, ACGAN) to choose classes.")
+        return None
 
     def forward(self, z: Tensor) -> Tensor:
         return self.generator(z)
@@ -102,25 +123,41 @@ class GANModule(AdversarialModule):
             real = real.contiguous(memory_format=torch.channels_last)
         return real
 
-    def critic(self, x: Tensor) -> Tensor:
-        """The discriminator's raw scores for samples ``x``, the one path by which both players' losses and the
-        penalties reach the discriminator (where a recipe adds what D sees besides the samples)."""
-        return self.discriminator(x)
+    def condition(self, batch: Any) -> Tensor | None:
+        """What both players are conditioned on for this batch: nothing for the unconditional recipe."""
+        return None
+
+    def generate(self, z: Tensor, y: Tensor | None = None, net: Any = None) -> Tensor:
+        """The one path from noise (and a condition) to samples: ``G(z)``, or ``G(z, y)`` given labels."""
+        net = self.generator if net is None else net
+        return net(z) if y is None else net(z, y)
+
+    def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
+        """The discriminator's raw scores for samples ``x`` (of classes ``y`` when conditional), the one path by
+        which both players' losses and the penalties reach the discriminator (where a recipe adds what D sees
+        besides the samples)."""
+        return self.discriminator(x) if y is None else self.discriminator(x, y)
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
-        """The loss on a real batch and a fresh generated one, plus the penalty on its schedule."""
-        real = self.real_samples(batch)
-        fake = self.generator(self.sample_latent(real.shape[0]))
+        """The loss on a real batch and a fresh generated one (of the real batch's classes when conditional)."""
+        real, y = self.real_samples(batch), self.condition(batch)
+        return self.critic_loss(real, self.generate(self.sample_latent(real.shape[0]), y), y)
+
+    def critic_loss(self, real: Tensor, fake: Tensor, y: Tensor | None = None) -> tuple[Tensor, Metrics]:
+        """The discriminator's loss on real and generated samples of classes ``y``, plus the penalty on its
+        schedule."""
         if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
-            real_scores, fake_scores = self.critic(torch.cat([real, fake])).split(real.shape[0])
+            both = None if y is None else torch.cat([y, y])
+            real_scores, fake_scores = self.critic(torch.cat([real, fake]), both).split(real.shape[0])
         else:
-            real_scores, fake_scores = self.critic(real), self.critic(fake)
+            real_scores, fake_scores = self.critic(real, y), self.critic(fake, y)
         loss = self.loss.discriminator(real_scores, fake_scores)
         metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
         if self.loss.is_wasserstein:
             metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
-            value = self.penalty(self.critic, real, fake, scale=self._grad_scale())
+            critic = self.critic if y is None else partial(self.critic, y=y)  # each point scored with its own label
+            value = self.penalty(critic, real, fake, scale=self._grad_scale())
             loss = loss + (self.penalty.weight * self.penalty.interval) * value
             self._last_penalty = value.detach()
         if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
@@ -128,9 +165,14 @@ class GANModule(AdversarialModule):
         return loss, metrics
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
-        """The loss of a fresh generated batch against the current discriminator."""
-        n = len(samples_of(batch))
-        return self.loss.generator(self.critic(self.generator(self.sample_latent(n)))), {}
+        """The loss of a fresh generated batch (of the batch's classes when conditional) against the current
+        discriminator."""
+        y = self.condition(batch)
+        return self.fooling_loss(self.generate(self.sample_latent(len(samples_of(batch))), y), y)
+
+    def fooling_loss(self, fake: Tensor, y: Tensor | None = None) -> tuple[Tensor, Metrics]:
+        """The generator's loss on its samples ``fake`` of classes ``y``."""
+        return self.loss.generator(self.critic(fake, y)), {}
 
     def after_discriminator_step(self) -> None:
         if self.weight_clip is not None:
@@ -161,8 +203,9 @@ class GANModule(AdversarialModule):
         self.discriminator.eval()
         try:
             with torch.no_grad():
+                y = None if self.num_classes is None else torch.zeros(2, dtype=torch.long)
                 try:
-                    out = self.generator(torch.zeros(2, self.latent_dim))
+                    out = self.generate(torch.zeros(2, self.latent_dim), y)
                 except RuntimeError as err:
                     raise ValueError(f"model.generator ({gen}) failed on a batch of noise of shape "
                                      f"(2, {self.latent_dim}): {err}") from err
@@ -171,7 +214,8 @@ class GANModule(AdversarialModule):
                                      f"but the data's samples have shape {self.data_shape}; choose a generator "
                                      "for this data size or change the datamodule's size.")
                 try:
-                    scores = self.discriminator(torch.zeros(2, *self.data_shape))
+                    x = torch.zeros(2, *self.data_shape)
+                    scores = self.discriminator(x) if y is None else self.discriminator(x, y)
                 except RuntimeError as err:
                     raise ValueError(f"model.discriminator ({disc}) failed on a batch of shape "
                                      f"(2, *{self.data_shape}): {err}") from err

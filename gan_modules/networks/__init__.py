@@ -6,7 +6,17 @@ discriminator maps a sample batch to raw scores of shape ``(N,)`` (no sigmoid). 
 module supplies those, the YAML config the rest.
 """
 
+from .conditional import (
+    ACGANDiscriminator,
+    ConditionalBatchNorm2d,
+    ConditionalDCGANGenerator,
+    ConditionalMLPDiscriminator,
+    ConditionalMLPGenerator,
+    ProjectionDiscriminator,
+)
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = ["ACGANDiscriminator", "ConditionalBatchNorm2d", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
+           "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
+           "ProjectionDiscriminator"]

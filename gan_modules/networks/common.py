@@ -56,9 +56,11 @@ def norm1d(kind: Norm, features: int) -> nn.Module:
 
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
-    """Put torch's spectral-norm parametrisation on every linear and convolutional layer (Miyato et al. 2018)."""
+    """Put torch's spectral-norm parametrisation on every linear and convolutional layer (Miyato et al. 2018), and
+    on class embeddings (a projection discriminator's, Miyato & Koyama 2018)."""
     for layer in list(module.modules()):
-        if isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d)) and not is_parametrized(layer):
+        if (isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding))
+                and not is_parametrized(layer)):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
 
