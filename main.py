@@ -7,6 +7,8 @@
     python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
     python main.py sample --ckpt_path runs/wgan_gp_ring/<run id>/checkpoints/last.ckpt --num_samples 64
     python main.py sample --ckpt_path last --config configs/wgan_gp_ring.yaml            # the newest run's last.ckpt
+    python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --labels 3 3 7   # conditional: classes
+    python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --per_class 8    # one grid row per class
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -123,6 +125,9 @@ class GANLabCLI(LightningCLI):
         parser.set_defaults({"checkpoint.save_last": True})
         # The data say their shape once; the networks are sized from it when the model is built.
         parser.link_arguments("data.data_shape", "model.init_args.data_shape", apply_on="instantiate")
+        # So do their classes (None: no labels); only conditional models take it (others have no such argument).
+        parser.link_arguments("data", "model.init_args.num_classes", compute_fn=data_num_classes,
+                              apply_on="instantiate")
 
     # ------------------------------------------------------------------ run folder and resume
     def _parse_ckpt_path(self) -> None:
@@ -186,6 +191,7 @@ class GANLabCLI(LightningCLI):
     def after_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         _check_model_fits_data(self.user_model_config, self.datamodule)
+        _check_model_classes_fit_data(self.user_model_config, self.datamodule)
         if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_file():
             check_checkpoint_fits_run(cfg.ckpt_path, self.model, cfg)
         if self.trainer is not None:
@@ -298,6 +304,22 @@ def _check_model_fits_data(user_model: Any, datamodule: Any) -> None:
             "model.init_args.data_shape and change the datamodule's size instead (e.g. data.init_args.image_size).")
 
 
+def data_num_classes(datamodule: Any) -> int | None:
+    """The classes a data module's labels take, None when it yields none (or does not say)."""
+    return getattr(datamodule, "num_classes", None)
+
+
+def _check_model_classes_fit_data(user_model: Any, datamodule: Any) -> None:
+    """``model.init_args.num_classes`` is linked from the data too; a different explicit value is refused."""
+    given = ((plain(user_model) or {}).get("init_args") or {}).get("num_classes")
+    classes = data_num_classes(datamodule)
+    if given is not None and given != classes:
+        raise ValueError(
+            f"model.init_args.num_classes={given}, but the data ({type(datamodule).__name__}) have "
+            f"{classes if classes is not None else 'no'} classes. The data's class count is linked into the model: "
+            "remove model.init_args.num_classes (and give the data labels, e.g. data.init_args.labels: true).")
+
+
 def _explain_parse_error(message: str) -> str:
     """A plain sentence for parser errors that name the cause badly, else the parser's own message."""
     abstract = re.search(r"but ([\w.]+) is abstract", message)
@@ -335,6 +357,11 @@ def sample_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
     parser.add_argument("--no_ema", action="store_true",
                         help="use the raw generator even when an EMA exists")
+    parser.add_argument("--labels", type=int, nargs="+", default=None,
+                        help="conditional models: the class of each sample (e.g. --labels 3 3 7); replaces "
+                             "--num_samples")
+    parser.add_argument("--per_class", type=int | None, default=None,
+                        help="conditional models: this many samples of every class, one grid row per class")
     return parser
 
 
@@ -351,9 +378,32 @@ def sample_main(argv: list[str]) -> list[Path]:
     check_checkpoint_file(args.ckpt_path)
     ckpt = Path(args.ckpt_path)
     out_dir = args.out_dir or (ckpt.parent.parent / "export" / ckpt.stem)
-    written = export_samples(load_gan(ckpt), out_dir, args.num_samples, args.seed, use_ema=not args.no_ema)
+    module = load_gan(ckpt)
+    labels = _sample_labels(parser, args, module.num_classes)
+    num_samples = len(labels) if labels is not None else args.num_samples
+    written = export_samples(module, out_dir, num_samples, args.seed, use_ema=not args.no_ema, labels=labels,
+                             nrow=args.per_class)
     print(f"wrote {len(written)} files to {out_dir} (from {ckpt})")
     return written
+
+
+def _sample_labels(parser: ArgumentParser, args: Namespace, num_classes: int | None) -> list[int] | None:
+    """The classes asked for by ``--labels`` or ``--per_class``, checked against the model's class count."""
+    if args.labels is None and args.per_class is None:
+        return None
+    if num_classes is None:
+        parser.error("--labels/--per_class: this checkpoint's model is unconditional (it takes no labels).")
+    if args.labels is not None and args.per_class is not None:
+        parser.error("give either --labels or --per_class, not both")
+    if args.per_class is not None:
+        if args.per_class < 1:
+            parser.error(f"--per_class {args.per_class}: must be >= 1")
+        return [c for c in range(num_classes) for _ in range(args.per_class)]
+    bad = sorted({c for c in args.labels if not 0 <= c < num_classes})
+    if not args.labels or bad:
+        parser.error(f"--labels: give at least one class in 0..{num_classes - 1} (this model has {num_classes} "
+                     f"classes){f'; got {bad}' if bad else ''}.")
+    return list(args.labels)
 
 
 def _sample_ckpt_last(parser: ArgumentParser, args: Namespace) -> Path:

@@ -38,6 +38,21 @@ class CriticSampler(NoiseSampler, Protocol):
     discriminator: nn.Module
 
 
+@runtime_checkable
+class ConditionalSampler(NoiseSampler, Protocol):
+    """A class-conditional generator: ``sample(z=..., labels=...)`` draws each sample of its asked class."""
+
+    num_classes: int
+
+    def sample(self, n: int | None = None, z: Tensor | None = None, use_ema: bool = True,
+               labels: Tensor | None = None) -> Tensor: ...
+
+
+def conditional(module: Any) -> bool:
+    """Whether a module draws samples of chosen classes (callbacks then show and judge each class)."""
+    return getattr(module, "num_classes", None) is not None
+
+
 def missing_members(module: Any, protocol: type) -> list[str]:
     """The attributes ``protocol`` asks for that ``module`` lacks."""
     names = [n for klass in protocol.__mro__ if klass not in (object, Protocol, Any)

@@ -10,7 +10,7 @@ from torch import Tensor
 from torchvision.utils import make_grid, save_image
 
 from .base import GeneratorStepCallback
-from .protocols import NoiseSampler
+from .protocols import NoiseSampler, conditional
 from .wandb_logger import STEP_METRIC, WandbLogger
 
 
@@ -33,7 +33,10 @@ def log_image(trainer: L.Trainer, key: str, image: Tensor, step: int, caption: s
 
 class SampleGrid(GeneratorStepCallback):
     """A grid of samples from the same noise vectors for the whole run (resumes included), every
-    ``every_n_steps`` generator steps and at the end; PNGs go to ``<run folder>/samples/``."""
+    ``every_n_steps`` generator steps and at the end; PNGs go to ``<run folder>/samples/``.
+
+    For a conditional model the grid has one row per class, the same ``nrow`` noise vectors in every row, so a
+    column shows one noise vector drawn as each class."""
 
     requires = NoiseSampler
 
@@ -62,7 +65,12 @@ class SampleGrid(GeneratorStepCallback):
         if len(pl_module.data_shape) != 3 or not trainer.is_global_zero:
             return  # images only (see ToyDataPlot for vectors); rank 0 draws
         step = pl_module.g_steps
-        grid = to_grid(pl_module.sample(z=self.fixed_noise(pl_module)), self.nrow)
+        z, labels = self.fixed_noise(pl_module), None
+        if conditional(pl_module):
+            row, classes = z[: self.nrow], pl_module.num_classes
+            z, labels = row.repeat(classes, 1), torch.arange(classes).repeat_interleave(len(row))
+        grid = to_grid(pl_module.sample(z=z, labels=labels) if labels is not None else pl_module.sample(z=z),
+                       self.nrow)
         log_image(trainer, "samples/grid", grid, step, caption=f"generator step {step}")
         if self.save_png:
             save_image(grid, self.output_path(trainer, "samples", step))

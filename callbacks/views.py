@@ -14,7 +14,7 @@ from torchvision.utils import make_grid, save_image
 from gan_modules.latent import interpolation_latents
 
 from .base import GeneratorStepCallback, real_samples
-from .protocols import CriticSampler, NoiseSampler
+from .protocols import CriticSampler, NoiseSampler, conditional
 from .samples import log_image
 
 
@@ -26,6 +26,10 @@ class ToyDataPlot(GeneratorStepCallback):
     (the usual distribution-evolution panel).  Logs the datamodule's scores of ``num_samples`` samples
     (``val/modes``, ``val/high_quality``, ``val/reverse_kl``; or ``val/w1``, ``val/ks``, ...) and writes
     ``<run folder>/toy/step_*.png``.
+
+    For a conditional model on labeled toys it also logs ``val/own_mode_min`` and ``val/own_mode_mean`` (the
+    share of each class's samples within 3 std of its own mode; worst class and mean) and draws no contour
+    (the critic's landscape differs per class).
     """
 
 
@@ -39,6 +43,11 @@ class ToyDataPlot(GeneratorStepCallback):
         score = getattr(trainer.datamodule, "score", None)
         if score is not None:
             pl_module.log_metrics({f"val/{k}": v for k, v in score(fake).items()})
+        score_labeled = getattr(trainer.datamodule, "score_labeled", None)
+        if conditional(pl_module) and score_labeled is not None:
+            labels = torch.arange(self.num_samples) % pl_module.num_classes
+            own = score_labeled(pl_module.sample(labels=labels).float().cpu(), labels)
+            pl_module.log_metrics({f"val/{k}": v for k, v in own.items()})
         if not trainer.is_global_zero or len(pl_module.data_shape) != 1 or pl_module.data_shape[0] > 2:
             return
         real = real_samples(trainer, self.num_samples).float().cpu()
@@ -52,7 +61,7 @@ class ToyDataPlot(GeneratorStepCallback):
         plt = _pyplot()
         fig, ax = plt.subplots(figsize=(5, 5), dpi=100)
         extent = 1.25 * float(real.abs().max())
-        if self.contour:
+        if self.contour and not conditional(pl_module):
             axis = torch.linspace(-extent, extent, 128)
             grid = torch.cartesian_prod(axis, axis)  # (x, y) pairs, x major
             with torch.no_grad():
@@ -99,10 +108,13 @@ class LatentInterpolation(GeneratorStepCallback):
             return
         gen = torch.Generator().manual_seed(self.seed)
         ends = torch.randn(2, self.rows, pl_module.latent_dim, generator=gen)
+        # a conditional model keeps one class along each strip: row r shows class r (mod the class count)
+        labels = (torch.arange(self.rows) % pl_module.num_classes).repeat_interleave(self.steps) \
+            if conditional(pl_module) else None
         for kind in ("linear", "slerp"):
             z = interpolation_latents(ends[0], ends[1], self.steps, spherical=kind == "slerp")
-            strip = make_grid(pl_module.sample(z=z).float().cpu(), nrow=self.steps, normalize=True,
-                              value_range=(-1, 1))
+            fake = pl_module.sample(z=z) if labels is None else pl_module.sample(z=z, labels=labels)
+            strip = make_grid(fake.float().cpu(), nrow=self.steps, normalize=True, value_range=(-1, 1))
             save_image(strip, self.output_path(trainer, "interpolation", pl_module.g_steps, f"_{kind}.png"))
             log_image(trainer, f"samples/interpolation_{kind}", strip, pl_module.g_steps)
 

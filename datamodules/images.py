@@ -72,18 +72,20 @@ class _SquareCrop:
 class _FileImages(Dataset):
     """On-the-fly decoding for ``cache: false``: a file that fails here is named in the error."""
 
-    def __init__(self, files: Sequence[Path], image_size: int, channels: int, crop: int | None) -> None:
-        self.decode = _DecodeFiles(files, image_size, channels, crop)
+    def __init__(self, files: Sequence[Path], image_size: int, channels: int, crop: int | None,
+                 labels: Tensor | None = None) -> None:
+        self.decode, self.labels = _DecodeFiles(files, image_size, channels, crop), labels
 
     def __len__(self) -> int:
         return len(self.decode)
 
-    def __getitem__(self, i: int) -> Tensor:
+    def __getitem__(self, i: int) -> Tensor | tuple[Tensor, Tensor]:
         decoded = self.decode[i]
         if decoded is None:
             raise OSError(f"cannot read image {self.decode.files[i]}: delete or replace it, or use cache: true, "
                           "which leaves unreadable files out.")
-        return uint8_to_unit(decoded[0])
+        image = uint8_to_unit(decoded[0])
+        return image if self.labels is None else (image, self.labels[i])
 
 
 def _first(batch: list[Any]) -> Any:
@@ -91,7 +93,11 @@ def _first(batch: list[Any]) -> Any:
 
 
 class ImageFolderDataModule(L.LightningDataModule):
-    """Every image under ``data_dir`` (nested folders too), square ``image_size`` images in [-1, 1]."""
+    """Every image under ``data_dir`` (nested folders too), square ``image_size`` images in [-1, 1].
+
+    With ``labels: true`` each subfolder of ``data_dir`` is a class, numbered in sorted name order
+    (torchvision's ImageFolder rule), and batches are ``(images, labels)`` for conditional GANs.
+    """
 
     def __init__(
         self,
@@ -108,6 +114,7 @@ class ImageFolderDataModule(L.LightningDataModule):
         cache_dir: str | None = None,      # default: <data_dir>/.gan_lab_cache
         data_on_device: bool = False,      # fast path (with cache): keep the decoded images on the GPU
         seed: int = 0,                     # shuffling seed
+        labels: bool = False,              # one subfolder per class (ImageFolder rule): yield (image, class)
     ) -> None:
         super().__init__()
         if channels not in (1, 3):
@@ -117,9 +124,42 @@ class ImageFolderDataModule(L.LightningDataModule):
         self.pin_memory, self.persistent_workers, self.seed = pin_memory, persistent_workers, seed
         self.cache, self.cache_dir, self.data_on_device = cache, cache_dir, data_on_device
         self.data_shape = (channels, image_size, image_size)
+        self.labels = labels
         self.dataset: Dataset | None = None
         self._files: list[Path] | None = None        # listed and stat-ed once per instance: this run's data
         self._identity: dict[str, Any] | None = None
+        self._classes: list[str] | None = None
+
+    # -------------------------------------------------------------- labels
+    @property
+    def num_classes(self) -> int | None:
+        """How many classes the labels take (linked into conditional models); None without labels."""
+        return len(self.classes()) if self.labels else None
+
+    def classes(self) -> list[str]:
+        """The class names: the subfolders of the image folder, sorted (torchvision's ImageFolder rule)."""
+        if self._classes is None:
+            root = self.image_root()
+            self._classes = sorted(d.name for d in root.iterdir() if d.is_dir() and not d.name.startswith("."))
+            if len(self._classes) < 2:
+                raise ValueError(f"data.init_args.labels=true needs one subfolder per class under {root.resolve()} "
+                                 f"(ImageFolder layout, e.g. cats/ and dogs/), found {len(self._classes)}; set "
+                                 "labels: false for an unlabeled folder.")
+        return self._classes
+
+    def file_labels(self, files: Sequence[Path]) -> Tensor | None:
+        """Each file's class: the index of the subfolder it lies in; None without labels."""
+        if not self.labels:
+            return None
+        root, index = self.image_root(), {name: i for i, name in enumerate(self.classes())}
+        labels = []
+        for f in files:
+            top = Path(f).relative_to(root).parts[0]
+            if top not in index:
+                raise ValueError(f"{f} lies directly in {root}, not in a class subfolder; with labels: true every "
+                                 "image must be inside one subfolder per class.")
+            labels.append(index[top])
+        return torch.tensor(labels, dtype=torch.long)
 
     # -------------------------------------------------------------- files
     def image_root(self) -> Path:
@@ -164,17 +204,18 @@ class ImageFolderDataModule(L.LightningDataModule):
                 self._build_cache()
             cached = torch.load(path, mmap=True, weights_only=True)
             report_sizes(cached["sizes"], self.crop, self.image_size, self.image_root())
-            self.dataset = TensorSampleSet(cached["images"], transform=uint8_to_unit)
+            labels = self.file_labels([Path(f) for f in cached["files"]])  # the readable files, in cache order
+            self.dataset = TensorSampleSet(cached["images"], labels, transform=uint8_to_unit)
         else:
             files = self.files()
             report_sizes(size_problems(_image_sizes(files), self.crop, self.image_size), self.crop, self.image_size,
                          self.image_root())
-            self.dataset = _FileImages(files, self.image_size, self.channels, self.crop)
+            self.dataset = _FileImages(files, self.image_size, self.channels, self.crop, self.file_labels(files))
 
-    def real_samples(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` training images in [-1, 1], the same for the same seed."""
+    def real_samples(self, n: int, seed: int = 0, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``n`` training images in [-1, 1], the same for the same seed; with ``labels``, also their classes."""
         self.setup()
-        return sample_from(self.dataset, n, seed)
+        return sample_from(self.dataset, n, seed, labels)
 
     def cache_path(self) -> Path:
         """One cache file per identity: editing, adding or removing an image, or changing the size, crop or
@@ -282,8 +323,43 @@ class CelebADataModule(ImageFolderDataModule):
     on the first 10,000 images: ``subset: 10000``.
     """
 
-    def __init__(self, data_dir: str = "data", image_size: int = 64, crop: int | None = 178, **kwargs: Any) -> None:
+    ATTRIBUTES_FILE = "list_attr_celeba.txt"
+
+    def __init__(self, data_dir: str = "data", image_size: int = 64, crop: int | None = 178,
+                 attributes: list[str] | None = None, **kwargs: Any) -> None:
         super().__init__(data_dir=data_dir, image_size=image_size, channels=3, crop=crop, **kwargs)
+        # condition on these of the 40 attributes (e.g. [Smiling]): the class is their bits, attribute i = bit i
+        self.attributes = list(attributes) if attributes else None
+
+    @property
+    def num_classes(self) -> int | None:
+        """2 ** (number of attributes): every combination of present/absent; None without attributes."""
+        return 2 ** len(self.attributes) if self.attributes else None
+
+    def attributes_file(self) -> Path:
+        """``list_attr_celeba.txt`` next to ``img_align_celeba/`` (torchvision's layout) or in ``data_dir``."""
+        for candidate in (self.image_root().parent / self.ATTRIBUTES_FILE, Path(self.data_dir, self.ATTRIBUTES_FILE)):
+            if candidate.is_file():
+                return candidate
+        raise FileNotFoundError(f"data.init_args.attributes needs CelebA's {self.ATTRIBUTES_FILE} next to "
+                                f"{self.image_root()} (from the Anno/ folder of the CelebA download).")
+
+    def file_labels(self, files: Sequence[Path]) -> Tensor | None:
+        """Each image's class from the attributes file: bit i set when attribute i is present (+1)."""
+        if not self.attributes:
+            return None
+        names, table = read_celeba_attributes(self.attributes_file())
+        unknown = [a for a in self.attributes if a not in names]
+        if unknown:
+            raise ValueError(f"data.init_args.attributes: {unknown} not among CelebA's attributes {names}")
+        columns = [names.index(a) for a in self.attributes]
+        labels = []
+        for f in files:
+            row = table.get(Path(f).name)
+            if row is None:
+                raise ValueError(f"{Path(f).name} has no row in {self.attributes_file()}")
+            labels.append(sum(int(row[c] == 1) << bit for bit, c in enumerate(columns)))
+        return torch.tensor(labels, dtype=torch.long)
 
     def image_root(self) -> Path:
         root = Path(self.data_dir)
@@ -299,3 +375,21 @@ class CelebADataModule(ImageFolderDataModule):
             "Download img_align_celeba.zip (Aligned&Cropped images) from "
             "https://mmlab.ie.cuhk.edu.hk/projects/CelebA.html (or torchvision.datasets.CelebA(root, "
             "download=True)) and unzip it there, or set data.init_args.data_dir.")
+
+
+def read_celeba_attributes(path: Path) -> tuple[list[str], dict[str, list[int]]]:
+    """CelebA's ``list_attr_celeba.txt``: a count line, a line of the 40 attribute names, then one line per image
+    (``000001.jpg -1  1  1 -1 ...``, values -1 or 1). Returns the names and each file's row of values."""
+    lines = path.read_text().splitlines()
+    if len(lines) < 2 or not lines[0].strip().isdigit():
+        raise ValueError(f"{path} is not in CelebA's attribute format (a count line, then the attribute names)")
+    names = lines[1].split()
+    table = {}
+    for line in lines[2:]:
+        parts = line.split()
+        if not parts:
+            continue
+        if len(parts) != len(names) + 1:
+            raise ValueError(f"{path}: the row of {parts[0]} has {len(parts) - 1} values for {len(names)} attributes")
+        table[parts[0]] = [int(v) for v in parts[1:]]
+    return names, table

@@ -135,9 +135,16 @@ def _identity(batch: Any) -> Any:
     return batch
 
 
-def sample_from(dataset: Dataset, n: int, seed: int = 0) -> Tensor:
-    """``n`` samples (without labels) drawn from ``dataset`` without replacement, the same for the same seed."""
+def sample_from(dataset: Dataset, n: int, seed: int = 0, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+    """``n`` samples drawn from ``dataset`` without replacement, the same for the same seed; with ``labels``,
+    ``(samples, labels)`` (the data set must yield labels)."""
     idx = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n].tolist()
+    if labels:
+        batch = (dataset.__getitems__(idx) if hasattr(dataset, "__getitems__")
+                 else torch.utils.data.default_collate([dataset[i] for i in idx]))
+        if not isinstance(batch, (list, tuple)):
+            raise ValueError("labeled real samples were asked for, but this data set yields no labels")
+        return batch[0], batch[1]
     batch = dataset.__getitems__(idx) if hasattr(dataset, "__getitems__") else torch.stack(
         [_without_label(dataset[i]) for i in idx])
     return _without_label(batch)

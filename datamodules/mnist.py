@@ -75,10 +75,11 @@ class MNISTDataModule(L.LightningDataModule):
                                                      antialias=True).round().clamp(0, 255).to(torch.uint8)
         self.images, self.labels = images, labels
 
-    def real_samples(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` training digits in [-1, 1], the same for the same seed."""
+    def real_samples(self, n: int, seed: int = 0, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``n`` training digits in [-1, 1], the same for the same seed; with ``labels``, also their digits."""
         self.setup()
-        return sample_from(TensorSampleSet(self.images, transform=uint8_to_unit), n, seed)
+        return sample_from(TensorSampleSet(self.images, self.labels if labels else None, transform=uint8_to_unit),
+                           n, seed, labels)
 
     def _load(self, download: bool) -> MNIST:
         for name in TRAIN_FILES:

@@ -43,3 +43,20 @@ def gaussian_1d_scores(samples: Tensor, mean: float = 0.0, std: float = 1.0) -> 
     steps = torch.arange(n + 1, dtype=torch.float64) / n
     ks = float(torch.maximum((steps[1:] - cdf).abs(), (cdf - steps[:-1]).abs()).max())
     return {"w1": w1, "ks": ks, "mean": float(x.mean()), "std": float(x.std())}
+
+
+
+def own_mode_shares(samples: Tensor, labels: Tensor, means: Tensor, std: float, sigmas: float = 3.0) -> list[float]:
+    """For a conditional model: per class (the mode's index), the share of its samples within ``sigmas`` std of
+    its *own* mode (NaN for a class with no samples)."""
+    samples = samples.detach().float().reshape(len(samples), -1).cpu()
+    labels = labels.detach().long().cpu()
+    good = (samples - means.float().cpu()[labels]).norm(dim=1) <= sigmas * std
+    return [float(good[labels == c].double().mean()) if bool((labels == c).any()) else math.nan
+            for c in range(len(means))]
+
+
+def own_mode_scores(samples: Tensor, labels: Tensor, means: Tensor, std: float) -> dict[str, float]:
+    """``own_mode_min`` (the worst class's share of samples on its own mode) and ``own_mode_mean``."""
+    shares = [v for v in own_mode_shares(samples, labels, means, std) if not math.isnan(v)]
+    return {"own_mode_min": min(shares), "own_mode_mean": sum(shares) / len(shares)}

@@ -15,13 +15,14 @@ import torch
 from torch import Tensor
 
 from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader
-from .scoring import gaussian_1d_scores, mixture_scores
+from .scoring import gaussian_1d_scores, mixture_scores, own_mode_scores
 
 
 class SyntheticDataModule(L.LightningDataModule, ABC):
     """Base of the synthetic sets: a fixed seeded sample, served by a resumable loader."""
 
     data_shape: tuple[int, ...]
+    num_classes: int | None = None  # classes of the labels it yields; None: samples only
 
     def __init__(
         self,
@@ -36,10 +37,15 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
         self.batch_size, self.num_samples, self.seed = batch_size, num_samples, seed
         self.data_on_device = data_on_device
         self.data: Tensor | None = None
+        self.labels: Tensor | None = None  # with num_classes: each training sample's class
 
     @abstractmethod
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
         """``n`` fresh samples from the target distribution, shape ``(n, *data_shape)``."""
+
+    def draw_labeled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor | None]:
+        """``n`` fresh samples and their classes (None for a set without labels)."""
+        return self.draw(n, generator), None
 
     @abstractmethod
     def score(self, samples: Tensor) -> dict[str, float]:
@@ -51,17 +57,20 @@ class SyntheticDataModule(L.LightningDataModule, ABC):
         return {"class": type(self).__qualname__, "data_shape": list(self.data_shape),
                 "num_samples": self.num_samples, "seed": self.seed}
 
-    def real_samples(self, n: int, seed: int = 0) -> Tensor:
-        """``n`` fresh draws from the target distribution (not the training sample), the same for a seed."""
-        return self.draw(n, torch.Generator().manual_seed(1_000_003 + seed))
+    def real_samples(self, n: int, seed: int = 0, labels: bool = False) -> Tensor | tuple[Tensor, Tensor]:
+        """``n`` fresh draws from the target distribution (not the training sample), the same for a seed; with
+        ``labels``, also their classes."""
+        x, y = self.draw_labeled(n, torch.Generator().manual_seed(1_000_003 + seed))
+        return (x, y) if labels else x
 
     def setup(self, stage: str | None = None) -> None:
         if self.data is None:
-            self.data = self.draw(self.num_samples, torch.Generator().manual_seed(self.seed))
+            self.data, labels = self.draw_labeled(self.num_samples, torch.Generator().manual_seed(self.seed))
+            self.labels = labels if self.num_classes is not None else None
 
     def train_dataloader(self) -> ResumableDataLoader:
         self.setup()
-        return resumable_loader(TensorSampleSet(self.data), self, self.batch_size, self.seed,
+        return resumable_loader(TensorSampleSet(self.data, self.labels), self, self.batch_size, self.seed,
                                 data_on_device=self.data_on_device)
 
 
@@ -86,16 +95,21 @@ class Gaussian1D(SyntheticDataModule):
 
 
 class GaussianMixture2D(SyntheticDataModule):
-    """Equal-weight mixture of isotropic 2-D Gaussians around fixed means."""
+    """Equal-weight mixture of isotropic 2-D Gaussians around fixed means; with ``labels``, each sample comes
+    with the index of its mode as its class (for conditional GANs)."""
 
-    def __init__(self, means: Tensor, std: float, **kwargs: Any) -> None:
+    def __init__(self, means: Tensor, std: float, labels: bool = False, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.means, self.std = means, std
         self.data_shape = (2,)
+        self.num_classes = len(means) if labels else None
 
     def draw(self, n: int, generator: torch.Generator | None = None) -> Tensor:
+        return self.draw_labeled(n, generator)[0]
+
+    def draw_labeled(self, n: int, generator: torch.Generator | None = None) -> tuple[Tensor, Tensor]:
         which = torch.randint(len(self.means), (n,), generator=generator)
-        return self.means[which] + self.std * torch.randn(n, 2, generator=generator)
+        return self.means[which] + self.std * torch.randn(n, 2, generator=generator), which
 
     def identity(self) -> dict[str, Any]:
         return super().identity() | {"means": self.means.tolist(), "std": self.std}
@@ -103,24 +117,29 @@ class GaussianMixture2D(SyntheticDataModule):
     def score(self, samples: Tensor) -> dict[str, float]:
         return mixture_scores(samples, self.means, self.std)
 
+    def score_labeled(self, samples: Tensor, labels: Tensor) -> dict[str, float]:
+        """How well a conditional model puts each class on its own mode (see ``own_mode_scores``)."""
+        return own_mode_scores(samples, labels, self.means, self.std)
+
 
 class Ring2D(GaussianMixture2D):
     """The ring of Metz et al. 2017: 8 Gaussians on a circle of radius 2, std 0.02, everything divided by 1.414."""
 
     def __init__(self, num_modes: int = 8, radius: float = 2.0 / 1.414, std: float = 0.02 / 1.414,
-                 **kwargs: Any) -> None:
+                 labels: bool = False, **kwargs: Any) -> None:
         angles = torch.arange(num_modes) * (2 * math.pi / num_modes)
         means = radius * torch.stack([torch.cos(angles), torch.sin(angles)], dim=1)
-        super().__init__(means, std, **kwargs)
+        super().__init__(means, std, labels, **kwargs)  # labels: yield (point, mode index) for conditional GANs
 
 
 class Grid2D(GaussianMixture2D):
     """25 Gaussians with means on the grid {-4, -2, 0, 2, 4}^2 and std 0.05 (VEEGAN, PacGAN)."""
 
-    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05, **kwargs: Any) -> None:
+    def __init__(self, side: int = 5, spacing: float = 2.0, std: float = 0.05, labels: bool = False,
+                 **kwargs: Any) -> None:
         coords = (torch.arange(side) - (side - 1) / 2) * spacing
         means = torch.cartesian_prod(coords, coords)
-        super().__init__(means, std, **kwargs)
+        super().__init__(means, std, labels, **kwargs)  # labels: yield (point, mode index) for conditional GANs
 
 
 class RandomImages(SyntheticDataModule):

@@ -33,8 +33,13 @@ EXPORT_MARKER = ".gan_lab_export"
 
 
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
-                   use_ema: bool = True, interpolation_steps: int = 10) -> list[Path]:
+                   use_ema: bool = True, interpolation_steps: int = 10, labels: list[int] | None = None,
+                   nrow: int | None = None) -> list[Path]:
     """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips.
+
+    A conditional model draws sample ``i`` of class ``labels[i]`` (classes drawn from ``seed`` when None) and
+    also writes ``labels.csv``; its interpolation strips keep one class along each strip.  ``nrow``: images per
+    grid row (``--per_class`` gives one row per class); default about the square root.
 
     ``out_dir`` is replaced as a whole: the files are written into a temporary sibling folder that then takes
     its place, so an export never mixes with the files of an earlier one and a failed export leaves the
@@ -51,7 +56,7 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an export is an ordinary folder
     try:
-        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps)
+        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps, labels, nrow)
         (staging / EXPORT_MARKER).write_text("written by `python main.py sample`; the next export here replaces "
                                              "this folder whole\n")
         _replace_folder(staging, out)
@@ -61,25 +66,31 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
 
 
 def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, use_ema: bool,
-                   interpolation_steps: int) -> list[str]:
+                   interpolation_steps: int, labels: list[int] | None = None, nrow: int | None = None) -> list[str]:
     """Write the export's files into ``out``; returns their names."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(num_samples, module.latent_dim, generator=gen)
-    samples = module.sample(z=z, use_ema=use_ema).float().cpu()
+    y = module.sample_labels(num_samples, labels, generator=gen)  # None for an unconditional model
+    samples = module.sample(z=z, use_ema=use_ema, labels=y).float().cpu()
+    names = []
+    if y is not None:
+        names.append("labels.csv")
+        (out / names[-1]).write_text("".join(f"{i},{c}\n" for i, c in enumerate(y.tolist())))
     if len(module.data_shape) != 3:
         lines = [",".join(f"{v:.6g}" for v in row.reshape(-1).tolist()) for row in samples]
         (out / "samples.csv").write_text("\n".join(lines) + "\n")
-        return ["samples.csv"]
-    names = []
+        return [*names, "samples.csv"]
     for i, image in enumerate(samples):
         names.append(f"sample_{i:05d}.png")
         save_image(image, out / names[-1], normalize=True, value_range=(-1, 1))
     names.append("grid.png")
-    save_image(samples, out / names[-1], nrow=int(num_samples**0.5) or 1, normalize=True, value_range=(-1, 1))
+    save_image(samples, out / names[-1], nrow=nrow or int(num_samples**0.5) or 1, normalize=True, value_range=(-1, 1))
     ends = torch.randn(2, 4, module.latent_dim, generator=gen)
+    rows = module.sample_labels(4, None, generator=gen)  # one class per strip, kept along it
+    strip_labels = None if rows is None else rows.repeat_interleave(interpolation_steps)
     for kind in ("linear", "slerp"):
         strip = module.sample(z=interpolation_latents(ends[0], ends[1], interpolation_steps, kind == "slerp"),
-                              use_ema=use_ema).float().cpu()
+                              use_ema=use_ema, labels=strip_labels).float().cpu()
         names.append(f"interpolation_{kind}.png")
         save_image(strip, out / names[-1], nrow=interpolation_steps, normalize=True, value_range=(-1, 1))
     return names
