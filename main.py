@@ -192,6 +192,7 @@ class GANLabCLI(LightningCLI):
         cfg = self.config[self.subcommand] if self.subcommand else self.config
         _check_model_fits_data(self.user_model_config, self.datamodule)
         _check_model_classes_fit_data(self.user_model_config, self.datamodule)
+        _drop_unused_link(self.model, "num_classes")
         if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_file():
             check_checkpoint_fits_run(cfg.ckpt_path, self.model, cfg)
         if self.trainer is not None:
@@ -318,6 +319,18 @@ def _check_model_classes_fit_data(user_model: Any, datamodule: Any) -> None:
             f"model.init_args.num_classes={given}, but the data ({type(datamodule).__name__}) have "
             f"{classes if classes is not None else 'no'} classes. The data's class count is linked into the model: "
             "remove model.init_args.num_classes (and give the data labels, e.g. data.init_args.labels: true).")
+
+
+def _drop_unused_link(model: Any, name: str) -> None:
+    """Forget a linked value the model's class does not take (the class count of an unconditional GAN).
+
+    jsonargparse does not pass it to such a class, but Lightning records every applied link in the module's
+    hyper-parameters, and ``load_from_checkpoint`` would then pass it and fail."""
+    takes = any(name in inspect.signature(k.__init__).parameters for k in type(model).__mro__ if "__init__" in vars(k))
+    if not takes:
+        for hparams in (getattr(model, "_hparams", None), getattr(model, "_hparams_initial", None)):
+            if hparams is not None and name in hparams:
+                del hparams[name]
 
 
 def _explain_parse_error(message: str) -> str:

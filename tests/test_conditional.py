@@ -270,3 +270,12 @@ def test_resumed_conditional_run_equals_uninterrupted_run(run_fit):
     assert resumed.model.g_steps == full.model.g_steps == 25
     assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
     assert_same_counters(last_checkpoint(full), last_checkpoint(resumed))
+
+
+def test_an_unconditional_model_on_labeled_data_keeps_working_and_loads_back(run_fit):
+    from gan_modules.sampling import load_gan
+
+    cli = run_fit("gan_ring.yaml", "--trainer.max_steps", "2", "--data.init_args.labels", "true",
+                  "--trainer.callbacks", "[]", *SMALL_RING)
+    assert cli.model.num_classes is None and "num_classes" not in cli.model.hparams
+    assert load_gan(Path(cli.run_dir, "checkpoints", "last.ckpt")).sample(3).shape == (3, 2)
