@@ -70,9 +70,10 @@ class ConditionalGAN(GANModule):
         y = torch.as_tensor(labels, dtype=torch.long).reshape(-1).to(self.device)
         if len(y) != n:
             raise ValueError(f"{len(y)} labels for {n} samples: give one label per sample.")
-        if len(y) and (int(y.min()) < 0 or int(y.max()) >= self.num_classes):
+        bad = sorted({c for c in y.tolist() if not 0 <= c < self.num_classes})
+        if bad:
             raise ValueError(f"labels must lie in 0..{self.num_classes - 1} (this model has {self.num_classes} "
-                             f"classes), got {sorted(set(y.tolist()))}.")
+                             f"classes), got {bad}.")
         return y
 
 
