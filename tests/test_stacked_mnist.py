@@ -76,3 +76,21 @@ def test_mode_scores_known_on_paper():
     with pytest.raises(ValueError, match=r"\[0, 1000\)"):
         mode_scores(torch.tensor([1000]))
     assert expected_real_kl(26_000) == pytest.approx(999 / 52_000)
+
+
+@pytest.mark.slow  # three CLI runs
+def test_packed_stacked_run_resumed_mid_epoch_equals_uninterrupted(run_fit, tiny_mnist):
+    """PacDCGAN2 on 40 stacked images in batches of 8 (5 generator steps an epoch): stopped after 3 steps and
+    resumed to 7, it ends with the weights, optimizer states, counters and RNG of a run of 7."""
+    from helpers import assert_same_counters, assert_same_training_state, last_checkpoint
+
+    args = ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8",
+            "--data.init_args.num_samples", "40", "--trainer.callbacks", "[]", "--checkpoint.every_n_train_steps", "0",
+            "--model.init_args.generator.init_args.width", "8", "--model.init_args.discriminator.init_args.width", "8"]
+    full = run_fit("pacdcgan_stacked_mnist.yaml", "--trainer.max_steps", "7", *args)
+    first = run_fit("pacdcgan_stacked_mnist.yaml", "--trainer.max_steps", "3", *args)
+    resumed = run_fit("pacdcgan_stacked_mnist.yaml", "--trainer.max_steps", "7", *args,
+                      "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
+    assert resumed.model.g_steps == full.model.g_steps == 7
+    assert_same_training_state(last_checkpoint(full), last_checkpoint(resumed))
+    assert_same_counters(last_checkpoint(full), last_checkpoint(resumed))
