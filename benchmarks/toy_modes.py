@@ -33,7 +33,7 @@ sys.path.insert(0, str(ROOT))
 from main import cli_main  # noqa: E402
 
 TOY_CONFIGS = ["gan_gaussian1d", "gan_ring", "wgan_ring", "wgan_gp_ring", "lsgan_ring", "sngan_ring", "gan_r1_ring",
-               "dragan_ring", "wgan_gp_grid", "gan_r1_grid"]
+               "dragan_ring", "wgan_gp_grid", "gan_r1_grid", "pacgan_ring"]
 
 
 def train_and_score(config: str, seed: int, budget_s: float, extra: list[str], runs_dir: str) -> dict[str, float]:

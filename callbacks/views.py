@@ -64,8 +64,9 @@ class ToyDataPlot(GeneratorStepCallback):
         if self.contour and not conditional(pl_module):
             axis = torch.linspace(-extent, extent, 128)
             grid = torch.cartesian_prod(axis, axis)  # (x, y) pairs, x major
+            packs = grid.repeat(1, getattr(pl_module, "pack", 1))  # a packed critic (PacGAN) scores m copies
             with torch.no_grad():
-                scores = pl_module.discriminator(grid.to(pl_module.device)).float().cpu().view(128, 128)
+                scores = pl_module.discriminator(packs.to(pl_module.device)).float().cpu().view(128, 128)
             cs = ax.contour(axis.numpy(), axis.numpy(), scores.T.numpy(), levels=12, cmap="viridis")
             ax.clabel(cs, inline=True, fontsize=7)
         ax.scatter(real[:, 0], real[:, 1], c="orange", marker=".", s=4, label="real")

@@ -2,7 +2,8 @@
 
 from .images import CelebADataModule, ImageFolderDataModule
 from .mnist import MNISTDataModule
+from .stacked_mnist import StackedMNIST
 from .synthetic import Gaussian1D, Grid2D, RandomImages, Ring2D, SyntheticDataModule
 
 __all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "RandomImages",
-           "Ring2D", "SyntheticDataModule"]
+           "Ring2D", "StackedMNIST", "SyntheticDataModule"]

@@ -15,11 +15,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
-from .base import ADAM_DCGAN, AdversarialModule, Metrics, samples_of
+from .base import ADAM_DCGAN, AdversarialModule, Metrics, _critic_batch_size, samples_of
 from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
 from .losses import AdversarialLoss
 from .networks import MLPDiscriminator, MLPGenerator
 from .networks.common import apply_spectral_norm, has_batch_norm
+from .packing import pack_samples, packed_shape, unpack_samples
 from .regularizers import GradientPenalty, Penalty, clip_weights_
 
 NON_SATURATING = spec("gan_modules.losses.NonSaturatingLoss")
@@ -38,6 +39,7 @@ class GANModule(AdversarialModule):
         spectral_norm: bool = False,                               # spectral norm on every critic layer (SNGAN)
         joint_critic: bool = False,                                # fast path: one critic call on real+fake
         channels_last: bool = False,                               # fast path: NHWC memory format (GPU convs)
+        pack: int = 1,                                             # PacGAN: D scores packs of this many samples
         n_critic: int = 1,                                         # discriminator steps per generator step
         g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
         d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
@@ -47,15 +49,20 @@ class GANModule(AdversarialModule):
     ) -> None:
         super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer)
         _check_settings(latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay, data_shape=data_shape,
-                        penalty=penalty)
+                        penalty=penalty, pack=pack)
         self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
         self.latent_dim, self.weight_clip, self.ema_decay = latent_dim, weight_clip, ema_decay
         self.loss: AdversarialLoss = build(loss, AdversarialLoss)
         self.penalty: Penalty | None = build(penalty, Penalty | None)
         # the condition's size goes to both networks (stylegan2-ada's c_dim): nothing for the unconditional recipe
         sized = {} if self.num_classes is None else {"num_classes": self.num_classes}
+        if pack > 1 and sized:
+            raise ValueError(f"model.pack={pack} with a conditional model: PacGAN packs unlabeled samples; set pack: 1 "
+                             "for a conditional GAN (its labels already steer D towards every class).")
         self.generator = build(generator, GeneratorFactory)(latent_dim, self.data_shape, **sized)
-        self.discriminator = build(discriminator, DiscriminatorFactory)(self.data_shape, **sized)
+        self.pack = pack
+        self.critic_shape = packed_shape(self.data_shape, pack)  # what D sees: one pack of samples (Lin et al. 2018)
+        self.discriminator = build(discriminator, DiscriminatorFactory)(self.critic_shape, **sized)
         if spectral_norm:
             apply_spectral_norm(self.discriminator)
         if joint_critic and has_batch_norm(self.discriminator):
@@ -135,8 +142,17 @@ class GANModule(AdversarialModule):
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """The discriminator's raw scores for samples ``x`` (of classes ``y`` when conditional), the one path by
         which both players' losses and the penalties reach the discriminator (where a recipe adds what D sees
-        besides the samples)."""
+        besides the samples).
+
+        With ``pack > 1`` the scores are one per pack of ``pack`` consecutive samples (``gan_modules.packing``).
+        """
+        x = pack_samples(x, self.pack)
         return self.discriminator(x) if y is None else self.discriminator(x, y)
+
+    def packed_critic(self, packs: Tensor) -> Tensor:
+        """:meth:`critic` on samples already packed, ``(N/pack, pack*C, ...)``: what a penalty differentiates, so
+        its interpolates, perturbations and gradient norms are taken per packed input, as D sees it."""
+        return self.critic(unpack_samples(packs, self.pack))
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss on a real batch and a fresh generated one (of the real batch's classes when conditional)."""
@@ -148,7 +164,8 @@ class GANModule(AdversarialModule):
         schedule."""
         if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
             both = None if y is None else torch.cat([y, y])
-            real_scores, fake_scores = self.critic(torch.cat([real, fake]), both).split(real.shape[0])
+            # packs never straddle the two halves: the critic batch size is a multiple of the pack (on_train_start)
+            real_scores, fake_scores = self.critic(torch.cat([real, fake]), both).split(real.shape[0] // self.pack)
         else:
             real_scores, fake_scores = self.critic(real, y), self.critic(fake, y)
         loss = self.loss.discriminator(real_scores, fake_scores)
@@ -156,8 +173,12 @@ class GANModule(AdversarialModule):
         if self.loss.is_wasserstein:
             metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
-            critic = self.critic if y is None else partial(self.critic, y=y)  # each point scored with its own label
-            value = self.penalty(critic, real, fake, scale=self._grad_scale())
+            if self.pack > 1:  # (the pack is 1 for a conditional model)
+                value = self.penalty(self.packed_critic, pack_samples(real, self.pack), pack_samples(fake, self.pack),
+                                     scale=self._grad_scale())
+            else:
+                critic = self.critic if y is None else partial(self.critic, y=y)  # each point scored with its label
+                value = self.penalty(critic, real, fake, scale=self._grad_scale())
             loss = loss + (self.penalty.weight * self.penalty.interval) * value
             self._last_penalty = value.detach()
         if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
@@ -195,6 +216,15 @@ class GANModule(AdversarialModule):
         self.generator_ema.update_parameters(self.generator)
 
     # ------------------------------------------------------------------ start-up checks
+    def on_train_start(self) -> None:
+        super().on_train_start()
+        batch = _critic_batch_size(self)
+        if self.pack > 1 and batch is not None and batch % self.pack:
+            fit = batch - batch % self.pack or self.pack
+            raise ValueError(f"model.pack={self.pack} needs a critic batch size that is a multiple of it, so real and "
+                             f"generated samples never share a pack, but data.batch_size is {batch}; set "
+                             f"data.batch_size to a multiple of {self.pack} (e.g. {fit}).")
+
     def _check_networks(self) -> None:
         """Fail at start-up, with both shapes named, when the networks do not fit the data."""
         gen, disc = type(self.generator).__name__, type(self.discriminator).__name__
@@ -214,11 +244,11 @@ class GANModule(AdversarialModule):
                                      f"but the data's samples have shape {self.data_shape}; choose a generator "
                                      "for this data size or change the datamodule's size.")
                 try:
-                    x = torch.zeros(2, *self.data_shape)
+                    x = torch.zeros(2, *self.critic_shape)
                     scores = self.discriminator(x) if y is None else self.discriminator(x, y)
                 except RuntimeError as err:
                     raise ValueError(f"model.discriminator ({disc}) failed on a batch of shape "
-                                     f"(2, *{self.data_shape}): {err}") from err
+                                     f"(2, *{self.critic_shape}): {err}") from err
                 if tuple(scores.shape) != (2,):
                     raise ValueError(f"model.discriminator ({disc}) must return one raw score per sample, shape "
                                      f"(N,), but returned {tuple(scores.shape)} for N=2; flatten its output "
@@ -234,6 +264,8 @@ class GANModule(AdversarialModule):
 
 def _check_settings(**s: Any) -> None:
     """Errors for settings that cannot work, naming the setting and a fix."""
+    if not isinstance(s["pack"], int) or s["pack"] < 1:
+        raise ValueError(f"model.pack={s['pack']}: must be an integer >= 1 (1: no packing; PacGAN uses 2 to 4).")
     if s["latent_dim"] < 1:
         raise ValueError(f"model.latent_dim={s['latent_dim']}: must be >= 1.")
     if s["weight_clip"] is not None and s["weight_clip"] <= 0:

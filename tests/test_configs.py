@@ -27,6 +27,8 @@ def test_there_are_configs():
 def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeba):
     small = {**SMALL_DATA,
              "MNISTDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"],
+             "StackedMNIST": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8",
+                              "--data.init_args.num_samples", "200"],
              "CelebADataModule": ["--data.init_args.data_dir", str(tiny_celeba), "--data.init_args.batch_size", "4",
                                   "--data.init_args.num_workers", "0"]}
     cli = run_fit(config, "--trainer.max_steps", "2", *small[data_class(config)])  # two generator steps
