@@ -38,6 +38,16 @@ class CriticSampler(NoiseSampler, Protocol):
     discriminator: nn.Module
 
 
+@runtime_checkable
+class Reconstructor(Observable, Protocol):
+    """A model that maps real samples back to data space: ``reconstruct(x)`` (BiGAN's G(E(x)), BEGAN's
+    autoencoder discriminator D(x))."""
+
+    data_shape: tuple[int, ...]
+
+    def reconstruct(self, x: Tensor) -> Tensor: ...
+
+
 def missing_members(module: Any, protocol: type) -> list[str]:
     """The attributes ``protocol`` asks for that ``module`` lacks."""
     names = [n for klass in protocol.__mro__ if klass not in (object, Protocol, Any)

@@ -5,7 +5,10 @@ unconditional recipe that the named variants (variants.py) set up with their pap
 """
 
 from .base import AdversarialModule
+from .began import BEGAN
+from .bigan import BiGAN
 from .gan import GANModule
-from .variants import DCGAN, DRAGAN, GAN, LSGAN, SNGAN, WGAN, WGANGP
+from .variants import DCGAN, DRAGAN, GAN, LSGAN, SAGAN, SNGAN, WGAN, WGANGP
 
 __all__ = ["DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule", "GANModule"]
+__all__ += ["BEGAN", "SAGAN", "BiGAN"]

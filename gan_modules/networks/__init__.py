@@ -6,7 +6,8 @@ discriminator maps a sample batch to raw scores of shape ``(N,)`` (no sigmoid). 
 module supplies those, the YAML config the rest.
 """
 
+from .attention import SelfAttention2d
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "SelfAttention2d"]
