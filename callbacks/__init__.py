@@ -10,6 +10,7 @@
 Model code (``gan_modules``) never imports from here.
 """
 
+from .attention import AttentionMap
 from .fid import FID
 from .monitors import CriticMonitor, ModeCollapseWatch, Throughput
 from .progress import ProgressBar
@@ -20,4 +21,4 @@ from .wandb_logger import WandbLogger
 
 __all__ = ["FID", "CriticMonitor", "LatentInterpolation", "ModeCollapseWatch", "ProgressBar", "SampleGrid",
            "Throughput", "ToyDataPlot", "WandbLogger"]
-__all__ += ["Reconstructions"]
+__all__ += ["AttentionMap", "Reconstructions"]

@@ -205,3 +205,14 @@ def test_resumed_run_equals_uninterrupted_run(run_fit, tiny_mnist, config):
     assert_same_counters(a, b)
     if config == "began_mnist.yaml":
         assert a["state_dict"]["k"] != 0.5 and torch.equal(a["state_dict"]["k"], b["state_dict"]["k"])
+
+
+def test_attention_map_refuses_a_generator_without_attention():
+    from callbacks import AttentionMap
+    from gan_modules import DCGAN
+
+    model = DCGAN(generator={"class_path": "gan_modules.networks.DCGANGenerator", "init_args": {"width": 4}},
+                  discriminator={"class_path": "gan_modules.networks.DCGANDiscriminator", "init_args": {"width": 4}},
+                  data_shape=MNIST)
+    with pytest.raises(TypeError, match="no SelfAttention2d block"):
+        AttentionMap().setup(None, model, "fit")
