@@ -66,12 +66,14 @@ class BEGAN(GANModule):
         self.gamma, self.lambda_k = gamma, lambda_k
         self.register_buffer("k", torch.tensor(float(k_init)))  # k_t, in the state_dict and so in checkpoints
         self._real_error: Tensor | None = None  # L(x) of the step's last critic batch, for the k update
+        self._fake_error: Tensor | None = None  # L(G(z)) of the generator step, for the k update
 
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         real = self.real_samples(batch)
         fake = self.generator(self.sample_latent(real.shape[0])).detach()
         real_error, fake_error = self.critic(real).mean(), self.critic(fake).mean()
         self._real_error = real_error.detach()
+        # d_real and d_fake are BEGAN's L(x) and L(G(z)): reconstruction errors, low for what D takes as real
         return real_error - self.k * fake_error, {"train/d_real": self._real_error, "train/d_fake": fake_error.detach()}
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
@@ -81,7 +83,12 @@ class BEGAN(GANModule):
                             "train/convergence": began_convergence(self._real_error, self._fake_error, self.gamma)}
 
     def after_generator_step(self) -> None:
-        self.k.copy_(began_k_update(self.k, self._real_error, self._fake_error, self.gamma, self.lambda_k))
+        errors = torch.stack([self._real_error, self._fake_error])
+        if self._trainer is not None and self.trainer.world_size > 1:
+            # k_t lives outside both networks, so no DDP wrapper syncs it: every rank steps it with the errors
+            # averaged over all ranks (those of the global batch) and the ranks keep one k_t
+            errors = self.trainer.strategy.reduce(errors, reduce_op="mean")
+        self.k.copy_(began_k_update(self.k, errors[0], errors[1], self.gamma, self.lambda_k))
         super().after_generator_step()
 
     def reconstruct(self, x: Tensor) -> Tensor:

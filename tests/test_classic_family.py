@@ -216,3 +216,15 @@ def test_attention_map_refuses_a_generator_without_attention():
                   data_shape=MNIST)
     with pytest.raises(TypeError, match="no SelfAttention2d block"):
         AttentionMap().setup(None, model, "fit")
+
+
+@pytest.mark.slow
+def test_began_keeps_one_k_on_every_rank(tmp_path, tiny_mnist):
+    """k_t sits outside both DDP-wrapped networks: the ranks step it with errors averaged over the global batch.
+
+    two_process_ddp asserts every state_dict entry, k included, is identical on both ranks."""
+    from helpers import two_process_ddp
+
+    _, ranks = two_process_ddp(tmp_path, "--trainer.max_steps", "3", "--data.init_args.data_dir", str(tiny_mnist),
+                               "--data.init_args.batch_size", "4", *SMALL["began_mnist.yaml"], config="began_mnist")
+    assert ranks[0]["state"]["k"] != 0.5
