@@ -228,3 +228,25 @@ def test_began_keeps_one_k_on_every_rank(tmp_path, tiny_mnist):
     _, ranks = two_process_ddp(tmp_path, "--trainer.max_steps", "3", "--data.init_args.data_dir", str(tiny_mnist),
                                "--data.init_args.batch_size", "4", *SMALL["began_mnist.yaml"], config="began_mnist")
     assert ranks[0]["state"]["k"] != 0.5
+
+
+def test_reconstructions_put_each_row_of_originals_above_its_reconstructions(tmp_path):
+    from types import SimpleNamespace
+
+    from torchvision.io import decode_png, read_file
+
+    from callbacks import Reconstructions
+
+    real = torch.rand(4, 1, 4, 4) * 2 - 1
+    trainer = SimpleNamespace(datamodule=SimpleNamespace(real_samples=lambda n, seed: real[:n]), is_global_zero=True,
+                              loggers=[], default_root_dir=str(tmp_path))
+    module = SimpleNamespace(data_shape=(1, 4, 4), g_steps=7, device="cpu", reconstruct=lambda x: -x)
+    Reconstructions(num_images=4, nrow=2).run(trainer, module)
+    grid = decode_png(read_file(str(tmp_path / "reconstructions" / "step_0000007.png")))[0].float() / 255
+
+    def cell(r, c):  # the 4x4 image at grid row r, column c (2 px of padding around each)
+        return grid[2 + 6 * r: 6 + 6 * r, 2 + 6 * c: 6 + 6 * c]
+
+    for r, c, i in [(0, 0, 0), (0, 1, 1), (2, 0, 2), (2, 1, 3)]:  # rows 0 and 2: originals; 1 and 3: -x
+        torch.testing.assert_close(cell(r, c), (real[i, 0] + 1) / 2, atol=1 / 255, rtol=0)
+        torch.testing.assert_close(cell(r + 1, c), (1 - real[i, 0]) / 2, atol=1 / 255, rtol=0)
