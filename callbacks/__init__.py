@@ -10,14 +10,16 @@
 Model code (``gan_modules``) never imports from here.
 """
 
+from .attention import AttentionMap
 from .conditional import ConditionalFID
 from .fid import FID
 from .monitors import CriticMonitor, ModeCollapseWatch, Throughput
 from .progress import ProgressBar
+from .reconstructions import Reconstructions
 from .samples import SampleGrid
 from .views import LatentInterpolation, ToyDataPlot
 from .wandb_logger import WandbLogger
 
 __all__ = ["FID", "CriticMonitor", "LatentInterpolation", "ModeCollapseWatch", "ProgressBar", "SampleGrid",
            "Throughput", "ToyDataPlot", "WandbLogger"]
-__all__ += ["ConditionalFID"]
+__all__ += ["AttentionMap", "ConditionalFID", "Reconstructions"]

@@ -51,6 +51,13 @@ class ConditionalSampler(NoiseSampler, Protocol):
 def conditional(module: Any) -> bool:
     """Whether a module draws samples of chosen classes (callbacks then show and judge each class)."""
     return getattr(module, "num_classes", None) is not None
+class Reconstructor(Observable, Protocol):
+    """A model that maps real samples back to data space: ``reconstruct(x)`` (BiGAN's G(E(x)), BEGAN's
+    autoencoder discriminator D(x))."""
+
+    data_shape: tuple[int, ...]
+
+    def reconstruct(self, x: Tensor) -> Tensor: ...
 
 
 def missing_members(module: Any, protocol: type) -> list[str]:

@@ -24,7 +24,8 @@ RUN_INFO_KEY = "gan_lab_run"
 RUN_ID_ENV = "GAN_LAB_RUN_ID"
 _HANDOFF_ENV = "_GAN_LAB_LAUNCHER_RUN_ID"
 #: Model settings that decide the networks' parameters: a checkpoint that differs in one comes from another run.
-NETWORK_SETTINGS = ("generator", "discriminator", "latent_dim", "spectral_norm", "pack")
+NETWORK_SETTINGS = ("generator", "discriminator", "latent_dim", "spectral_norm", "pack", "generator_spectral_norm",
+                    "encoder")
 
 
 class RunInfo(Callback):

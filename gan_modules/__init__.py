@@ -5,9 +5,11 @@ unconditional recipe that the named variants (variants.py) set up with their pap
 """
 
 from .base import AdversarialModule
+from .began import BEGAN
+from .bigan import BiGAN
 from .conditional import ACGAN, CGAN, ConditionalGAN
 from .gan import GANModule
-from .variants import DCGAN, DRAGAN, GAN, LSGAN, SNGAN, WGAN, WGANGP
+from .variants import DCGAN, DRAGAN, GAN, LSGAN, SAGAN, SNGAN, WGAN, WGANGP
 
-__all__ = ["ACGAN", "CGAN", "DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule",
-           "ConditionalGAN", "GANModule"]
+__all__ = ["ACGAN", "BEGAN", "CGAN", "DCGAN", "DRAGAN", "GAN", "LSGAN", "SAGAN", "SNGAN", "WGAN", "WGANGP",
+           "AdversarialModule", "BiGAN", "ConditionalGAN", "GANModule"]

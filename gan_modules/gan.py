@@ -37,6 +37,7 @@ class GANModule(AdversarialModule):
         penalty: Penalty | None = None,                            # gradient penalty / R1 / DRAGAN on the critic
         weight_clip: float | None = None,                          # clamp critic weights to [-c, c] (WGAN)
         spectral_norm: bool = False,                               # spectral norm on every critic layer (SNGAN)
+        generator_spectral_norm: bool = False,                     # ... and on every generator layer (SAGAN)
         joint_critic: bool = False,                                # fast path: one critic call on real+fake
         channels_last: bool = False,                               # fast path: NHWC memory format (GPU convs)
         pack: int = 1,                                             # PacGAN: D scores packs of this many samples
@@ -65,6 +66,8 @@ class GANModule(AdversarialModule):
         self.discriminator = build(discriminator, DiscriminatorFactory)(self.critic_shape, **sized)
         if spectral_norm:
             apply_spectral_norm(self.discriminator)
+        if generator_spectral_norm:  # before the EMA copy is made, so the copy has the same parametrisation
+            apply_spectral_norm(self.generator)
         if joint_critic and has_batch_norm(self.discriminator):
             raise ValueError("model.joint_critic=true scores real and generated samples in one batch, which changes "
                              "what batch norm computes; give the discriminator norm: layer, instance or none, or "

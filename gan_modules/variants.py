@@ -8,13 +8,17 @@ from __future__ import annotations
 
 from typing import Any
 
+from lightning.pytorch.utilities import rank_zero_warn
+
 from .base import ADAM_DCGAN
 from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, spec
 from .gan import NON_SATURATING, GANModule
 from .losses import AdversarialLoss
+from .networks.attention import SelfAttention2d
 from .regularizers import Penalty
 
 ADAM_WGAN_GP = spec("torch.optim.Adam", lr=1e-4, betas=(0.0, 0.9))
+ADAM_SAGAN_D = spec("torch.optim.Adam", lr=4e-4, betas=(0.0, 0.9))
 RMSPROP_WGAN = spec("torch.optim.RMSprop", lr=5e-5)
 DCGAN_G = spec("gan_modules.networks.DCGANGenerator")
 DCGAN_D = spec("gan_modules.networks.DCGANDiscriminator")
@@ -111,3 +115,30 @@ class DRAGAN(GANModule):
         **kwargs: Any,
     ) -> None:
         super().__init__(loss=loss, penalty=penalty, **kwargs)
+
+
+class SAGAN(GANModule):
+    """Zhang et al. 2019: self-attention in both networks (give them ``attention: <side>``), spectral norm in
+    both, hinge loss, two time-scale learning rates (Adam, G 1e-4, D 4e-4, betas (0, 0.9)), n_critic 1."""
+
+    def __init__(
+        self,
+        generator: GeneratorFactory = DCGAN_G,
+        discriminator: DiscriminatorFactory = DCGAN_D,
+        loss: AdversarialLoss = HINGE,
+        spectral_norm: bool = True,
+        generator_spectral_norm: bool = True,
+        n_critic: int = 1,
+        g_optimizer: OptimizerCallable = ADAM_WGAN_GP,
+        d_optimizer: OptimizerCallable = ADAM_SAGAN_D,
+        latent_dim: int = 128,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(generator=generator, discriminator=discriminator, loss=loss, spectral_norm=spectral_norm,
+                         generator_spectral_norm=generator_spectral_norm, n_critic=n_critic, g_optimizer=g_optimizer,
+                         d_optimizer=d_optimizer, latent_dim=latent_dim, **kwargs)
+        for name in ("generator", "discriminator"):
+            if not any(isinstance(m, SelfAttention2d) for m in getattr(self, name).modules()):
+                rank_zero_warn(f"SAGAN: model.{name} has no self-attention block, so this is a spectrally normalised "
+                               f"hinge GAN without SAGAN's attention; give it one, e.g. model.init_args.{name}."
+                               "init_args.attention: 16 for 32 px images (the side of a hidden feature map).")

@@ -6,6 +6,7 @@ discriminator maps a sample batch to raw scores of shape ``(N,)`` (no sigmoid). 
 module supplies those, the YAML config the rest.
 """
 
+from .attention import SelfAttention2d
 from .conditional import (
     ACGANDiscriminator,
     ConditionalBatchNorm2d,
@@ -19,4 +20,4 @@ from .mlp import MLPDiscriminator, MLPGenerator
 
 __all__ = ["ACGANDiscriminator", "ConditionalBatchNorm2d", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
            "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
-           "ProjectionDiscriminator"]
+           "ProjectionDiscriminator", "SelfAttention2d"]
