@@ -64,7 +64,7 @@ class ToyDataPlot(GeneratorStepCallback):
         if self.contour and not conditional(pl_module):
             axis = torch.linspace(-extent, extent, 128)
             grid = torch.cartesian_prod(axis, axis)  # (x, y) pairs, x major
-            packs = grid.repeat(1, getattr(pl_module, "pack", 1))  # a packed critic (PacGAN) scores m copies
+            packs = grid.repeat(1, getattr(pl_module, "pack", 1))  # PacGAN: a pack of m copies of each point
             with torch.no_grad():
                 scores = pl_module.discriminator(packs.to(pl_module.device)).float().cpu().view(128, 128)
             cs = ax.contour(axis.numpy(), axis.numpy(), scores.T.numpy(), levels=12, cmap="viridis")

@@ -132,3 +132,6 @@ def test_packed_stacked_mnist_config_starts(run_fit, tiny_mnist):
     assert cli.model.g_steps == 2 and cli.model.pack == 2
     assert cli.model.data_shape == (3, 28, 28) and cli.model.discriminator.net[0].in_channels == 6
     assert cli.datamodule.num_classes == 1000
+    loaded = DCGAN.load_from_checkpoint(f"{cli.run_dir}/checkpoints/last.ckpt")  # no extra arguments: packed again
+    assert loaded.pack == 2 and loaded.discriminator.net[0].in_channels == 6
+    assert loaded.sample(3).shape == (3, 3, 28, 28)
