@@ -14,6 +14,9 @@ inside ``critic(x)``, the one path from both players' losses and the penalties t
   so checkpoints keep it and a resume continues it.
 
 All random draws use torch's global generator on the images' device, which the harness saves and restores.
+The transforms are batched torch ops with one random parameter per sample. torchvision's ``transforms.v2``
+functional ops are differentiable too, but take one parameter per call: per sample that is a Python loop, 84 ms
+against 10 ms for a forward and backward of 64 MNIST digits with these ops (measured on one CPU thread).
 """
 
 from __future__ import annotations
