@@ -15,8 +15,9 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
+from .augment import Augment
 from .base import ADAM_DCGAN, AdversarialModule, Metrics, _critic_batch_size, samples_of
-from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
+from .config_types import DiscriminatorFactory, GeneratorFactory, LRSchedulerCallable, OptimizerCallable, build, spec
 from .losses import AdversarialLoss
 from .networks import MLPDiscriminator, MLPGenerator
 from .networks.common import apply_spectral_norm, has_batch_norm
@@ -44,11 +45,16 @@ class GANModule(AdversarialModule):
         n_critic: int = 1,                                         # discriminator steps per generator step
         g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
         d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
+        g_scheduler: LRSchedulerCallable | None = None,            # generator learning-rate schedule
+        d_scheduler: LRSchedulerCallable | None = None,            # discriminator learning-rate schedule
+        scheduler_interval: str = "step",                          # schedules step per generator "step" or "epoch"
         latent_dim: int = 64,                                      # size of the noise vector z
         ema_decay: float | None = None,                            # EMA of generator weights, used for sampling
+        augment: Augment | None = None,                            # DiffAugment / ADA on everything D sees
         data_shape: Sequence[int] | None = None,                   # one sample's shape; linked from the data
     ) -> None:
-        super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer)
+        super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer, g_scheduler=g_scheduler,
+                         d_scheduler=d_scheduler, scheduler_interval=scheduler_interval)
         _check_settings(latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay, data_shape=data_shape,
                         penalty=penalty, pack=pack)
         self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
@@ -77,6 +83,9 @@ class GANModule(AdversarialModule):
             self.generator.to(memory_format=torch.channels_last)
             self.discriminator.to(memory_format=torch.channels_last)
         self._check_networks()
+        self.augment: Augment | None = build(augment, Augment | None)
+        if self.augment is not None:
+            self.augment.check_shape(self.data_shape)
         self.generator_ema: AveragedModel | None = None
         if ema_decay is not None:
             self.generator_ema = AveragedModel(self.generator, multi_avg_fn=get_ema_multi_avg_fn(ema_decay),
@@ -145,11 +154,13 @@ class GANModule(AdversarialModule):
     def critic(self, x: Tensor, y: Tensor | None = None) -> Tensor:
         """The discriminator's raw scores for samples ``x`` (of classes ``y`` when conditional), the one path by
         which both players' losses and the penalties reach the discriminator (where a recipe adds what D sees
-        besides the samples).
+        besides the samples), and where the augmentation applies, so real, generated and penalised samples all get
+        it (Zhao et al. 2020).
 
-        With ``pack > 1`` the scores are one per pack of ``pack`` consecutive samples (``gan_modules.packing``).
+        With ``pack > 1`` the scores are one per pack of ``pack`` consecutive samples (``gan_modules.packing``),
+        each sample augmented on its own before packing.
         """
-        x = pack_samples(x, self.pack)
+        x = pack_samples(x if self.augment is None else self.augment(x), self.pack)
         return self.discriminator(x) if y is None else self.discriminator(x, y)
 
     def packed_critic(self, packs: Tensor) -> Tensor:
@@ -173,6 +184,8 @@ class GANModule(AdversarialModule):
             real_scores, fake_scores = self.critic(real, y), self.critic(fake, y)
         loss = self.loss.discriminator(real_scores, fake_scores)
         metrics = {"train/d_real": real_scores.detach().mean(), "train/d_fake": fake_scores.detach().mean()}
+        if self.augment is not None:  # ADA steers its p by sign(D(real)); its p and r_t are logged
+            metrics.update(self.augment.observe(real_scores.detach(), self._sum_over_ranks))
         if self.loss.is_wasserstein:
             metrics["train/wasserstein"] = metrics["train/d_real"] - metrics["train/d_fake"]
         if self.penalty is not None and self.d_steps % self.penalty.interval == 0:
@@ -187,6 +200,12 @@ class GANModule(AdversarialModule):
         if self._last_penalty is not None:  # lazy: the last computed value, else a logging interval may never see one
             metrics["train/gp"] = self._last_penalty
         return loss, metrics
+
+    def _sum_over_ranks(self, t: Tensor) -> Tensor:
+        """``t`` summed over the processes of a data-parallel run (itself on one process)."""
+        if self._trainer is None or self.trainer.world_size == 1:
+            return t
+        return self.trainer.strategy.reduce(t.clone(), reduce_op="sum")
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss of a fresh generated batch (of the batch's classes when conditional) against the current
