@@ -3,7 +3,8 @@
 import lightning as L
 import pytest
 import torch
-from helpers import assert_same_counters, assert_same_training_state, last_checkpoint
+import yaml
+from helpers import CONFIGS, assert_same_counters, assert_same_training_state, last_checkpoint
 from lightning.pytorch.callbacks import Callback
 
 from gan_modules import WGANGP
@@ -17,7 +18,8 @@ DECAY = ["--model.init_args.g_scheduler", "gan_modules.schedules.LinearDecay",
          "--model.init_args.g_scheduler.total", "8", "--model.init_args.g_scheduler.decay_start", "4",
          "--model.init_args.d_scheduler", "torch.optim.lr_scheduler.StepLR",
          "--model.init_args.d_scheduler.step_size", "3", "--model.init_args.d_scheduler.gamma", "0.5"]
-LR = 1e-4  # wgan_gp_ring.yaml's rate for both sides
+# wgan_gp_ring.yaml's rate, the same for both sides (read, so a retuned config does not break the test)
+LR = yaml.safe_load((CONFIGS / "wgan_gp_ring.yaml").read_text())["model"]["init_args"]["g_optimizer"]["init_args"]["lr"]
 
 
 class RecordLR(Callback):
