@@ -273,7 +273,8 @@ def _check_no_lightning_optimizer(cfg: Any) -> None:
                 f"--{key} does not apply to {model_class.__name__}: a GAN has two optimizers and steps them itself. "
                 "Set them as model.init_args.g_optimizer and model.init_args.d_optimizer, e.g. "
                 "--model.init_args.d_optimizer torch.optim.SGD --model.init_args.d_optimizer.lr 0.01"
-                + ("; learning-rate schedules are not supported for GAN modules." if key == "lr_scheduler" else "."))
+                + ("; schedules likewise: model.init_args.g_scheduler and model.init_args.d_scheduler."
+                   if key == "lr_scheduler" else "."))
 
 
 def _check_runs_dir(runs_dir: str, writable: bool = True) -> None:

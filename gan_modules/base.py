@@ -10,6 +10,13 @@ logging, and counters and RNG states in checkpoints).  A recipe (the uncondition
   ``generator`` and ``discriminator`` attributes; CycleGAN chains its two of each);
 * ``after_generator_step()`` / ``after_discriminator_step()``: EMA, weight clipping, ...
 
+**Learning-rate schedules.**  Each side may have a scheduler (``g_scheduler``, ``d_scheduler``: Lightning's
+LRSchedulerCallable, injected like the optimizers), or a recipe's ``configure_optimizers`` may return
+schedulers in Lightning's dict form.  Under manual optimization Lightning leaves the stepping to the module
+(its manual-optimization docs); the harness steps every scheduler Lightning collected: after each generator
+step for ``interval: "step"``, at each epoch boundary for ``"epoch"``.  Lightning saves and restores their
+states with the optimizers', so a resumed schedule continues exactly.
+
 **One unit of time: the generator step.**  One Lightning training step is one generator step: its batch
 holds ``n_critic`` fresh real batches (the lab's data modules serve ``n_critic x batch_size`` samples, see
 ``datamodules.loader``), the critic takes one step on each (WGAN-GP, Algorithm 1) and the generator one
@@ -36,11 +43,12 @@ from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 from torch.nn import Parameter
 
-from .config_types import OptimizerCallable, build, spec
+from .config_types import LRSchedulerCallable, OptimizerCallable, build, spec
 
 ADAM_DCGAN = spec("torch.optim.Adam", lr=2e-4, betas=(0.5, 0.999))
 CHECKPOINT_KEY = "gan_lab"
 _PROGRESS_BAR = ("train/d_loss", "train/g_loss", "train/g_step")
+SCHEDULER_INTERVALS = ("step", "epoch")
 
 Metrics = dict[str, Tensor]
 
@@ -53,6 +61,9 @@ class AdversarialModule(L.LightningModule, ABC):
         n_critic: int = 1,                                 # discriminator steps per generator step
         g_optimizer: OptimizerCallable = ADAM_DCGAN,       # optimizer of the generator side
         d_optimizer: OptimizerCallable = ADAM_DCGAN,       # optimizer of the discriminator side
+        g_scheduler: LRSchedulerCallable | None = None,    # learning-rate schedule of the generator side
+        d_scheduler: LRSchedulerCallable | None = None,    # learning-rate schedule of the discriminator side
+        scheduler_interval: str = "step",                  # schedulers step per generator "step" or per "epoch"
     ) -> None:
         super().__init__()
         self.save_hyperparameters()
@@ -60,9 +71,15 @@ class AdversarialModule(L.LightningModule, ABC):
         if not isinstance(n_critic, int) or n_critic < 1:
             raise ValueError(f"model.n_critic={n_critic}: must be an integer >= 1 (discriminator steps per "
                              "generator step; WGAN and WGAN-GP use 5).")
+        if scheduler_interval not in SCHEDULER_INTERVALS:
+            raise ValueError(f"model.scheduler_interval={scheduler_interval!r}: must be 'step' (once per generator "
+                             "step) or 'epoch' (once per epoch).")
         self.n_critic = n_critic
         self.g_optimizer_factory = build(g_optimizer, OptimizerCallable)
         self.d_optimizer_factory = build(d_optimizer, OptimizerCallable)
+        self.g_scheduler_factory = build(g_scheduler, LRSchedulerCallable | None)
+        self.d_scheduler_factory = build(d_scheduler, LRSchedulerCallable | None)
+        self.scheduler_interval = scheduler_interval
         self.d_steps = 0  # discriminator steps taken; saved in checkpoints
         self.g_steps = 0  # generator steps taken; saved in checkpoints
         self._rng_to_restore: dict[str, Any] | None = None
@@ -101,9 +118,19 @@ class AdversarialModule(L.LightningModule, ABC):
         return self.n_critic
 
     # ------------------------------------------------------------------ training
-    def configure_optimizers(self) -> list[torch.optim.Optimizer]:
-        return [self.g_optimizer_factory(self.generator_parameters()),
-                self.d_optimizer_factory(self.discriminator_parameters())]
+    def configure_optimizers(self) -> list[Any]:
+        """The generator's optimizer first, the discriminator's second, each with its scheduler if it has one."""
+        g_opt = self.g_optimizer_factory(self.generator_parameters())
+        d_opt = self.d_optimizer_factory(self.discriminator_parameters())
+        if self.g_scheduler_factory is None and self.d_scheduler_factory is None:
+            return [g_opt, d_opt]
+        sides = []
+        for opt, factory in ((g_opt, self.g_scheduler_factory), (d_opt, self.d_scheduler_factory)):
+            side: dict[str, Any] = {"optimizer": opt}
+            if factory is not None:
+                side["lr_scheduler"] = {"scheduler": factory(opt), "interval": self.scheduler_interval}
+            sides.append(side)
+        return sides
 
     def training_step(self, batch: Any, batch_idx: int) -> None:
         """One generator step: ``n_critic`` critic updates, each on its own fresh real batch, then G."""
@@ -117,8 +144,32 @@ class AdversarialModule(L.LightningModule, ABC):
         metrics.update(self.optimize(g_opt, self.generator_loss, batches[-1], "train/g_loss", counted=True))
         self.g_steps += 1
         self.after_generator_step()
+        self.step_schedulers("step", self.g_steps)
         if self.g_steps % max(self.trainer.log_every_n_steps, 1) == 0:
+            metrics.update(self.learning_rates())
             self.log_step_metrics(metrics)
+
+    def on_train_epoch_start(self) -> None:
+        # An epoch schedule steps at the start of every epoch after the first: the same as at the end of the one
+        # before, and also right after a resume from a checkpoint taken after an epoch's last batch, where the
+        # ended epoch's end hooks never ran (callbacks.checkpointing.resume_after_finished_epoch).
+        if self.current_epoch > 0:
+            self.step_schedulers("epoch", self.current_epoch)
+
+    def step_schedulers(self, interval: str, count: int) -> None:
+        """Step every scheduler of this ``interval`` whose ``frequency`` divides ``count`` (generator steps or
+        epochs so far).  Lightning steps schedulers only under automatic optimization."""
+        for config in self.trainer.lr_scheduler_configs:
+            if config.interval == interval and count % config.frequency == 0:
+                config.scheduler.step()
+
+    def learning_rates(self) -> Metrics:
+        """``train/lr_g`` and ``train/lr_d`` (first parameter group) when a schedule changes them, else nothing."""
+        if not self.trainer.lr_scheduler_configs:
+            return {}
+        g_opt, d_opt = self.optimizers()
+        return {f"train/lr_{side}": torch.tensor(float(opt.param_groups[0]["lr"]), device=self.device)
+                for side, opt in (("g", g_opt), ("d", d_opt))}
 
     def optimize(self, optimizer: Any, loss_fn: Any, batch: Any, name: str, counted: bool) -> Metrics:
         """zero_grad, backward and step one side, the other side's parameters frozen meanwhile.
@@ -283,6 +334,12 @@ class AdversarialModule(L.LightningModule, ABC):
         self._rng_to_restore = state.get("rng")
 
     def on_fit_start(self) -> None:
+        for config in self.trainer.lr_scheduler_configs:
+            if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or config.interval not in \
+                    SCHEDULER_INTERVALS:
+                raise ValueError(f"{type(config.scheduler).__name__} (interval {config.interval!r}) cannot be "
+                                 "stepped by the GAN harness: it steps schedules by generator 'step' or 'epoch' and "
+                                 "has no metric to give ReduceLROnPlateau; use a schedule of steps or epochs.")
         if self.trainer.world_size > 1 and self._rng_to_restore is None:
             # Lightning seeds every rank alike; offset so ranks draw different noise and penalty points.
             _seed_for_rank(torch.initial_seed(), self.trainer.global_rank)

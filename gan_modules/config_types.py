@@ -13,9 +13,12 @@ from typing import Any
 from jsonargparse import ArgumentParser
 from torch import nn
 from torch.optim import Optimizer
+from torch.optim.lr_scheduler import LRScheduler
 
 #: ``(params) -> optimizer``: Lightning's OptimizerCallable, e.g. ``torch.optim.Adam`` with init_args.
 OptimizerCallable = Callable[[Iterable], Optimizer]
+#: ``(optimizer) -> scheduler``: Lightning's LRSchedulerCallable, e.g. ``gan_modules.schedules.LinearDecay``.
+LRSchedulerCallable = Callable[[Optimizer], LRScheduler]
 #: ``(latent_dim, data_shape) -> generator``: a network class whose remaining arguments come from the config.
 GeneratorFactory = Callable[[int, Sequence[int]], nn.Module]
 #: ``(data_shape) -> discriminator``.

@@ -15,7 +15,7 @@ from torch import Tensor
 from torch.optim.swa_utils import AveragedModel, get_ema_multi_avg_fn
 
 from .base import ADAM_DCGAN, AdversarialModule, Metrics, samples_of
-from .config_types import DiscriminatorFactory, GeneratorFactory, OptimizerCallable, build, spec
+from .config_types import DiscriminatorFactory, GeneratorFactory, LRSchedulerCallable, OptimizerCallable, build, spec
 from .losses import AdversarialLoss
 from .networks import MLPDiscriminator, MLPGenerator
 from .networks.common import apply_spectral_norm, has_batch_norm
@@ -40,11 +40,15 @@ class GANModule(AdversarialModule):
         n_critic: int = 1,                                         # discriminator steps per generator step
         g_optimizer: OptimizerCallable = ADAM_DCGAN,               # generator optimizer
         d_optimizer: OptimizerCallable = ADAM_DCGAN,               # discriminator optimizer
+        g_scheduler: LRSchedulerCallable | None = None,            # generator learning-rate schedule
+        d_scheduler: LRSchedulerCallable | None = None,            # discriminator learning-rate schedule
+        scheduler_interval: str = "step",                          # schedules step per generator "step" or "epoch"
         latent_dim: int = 64,                                      # size of the noise vector z
         ema_decay: float | None = None,                            # EMA of generator weights, used for sampling
         data_shape: Sequence[int] | None = None,                   # one sample's shape; linked from the data
     ) -> None:
-        super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer)
+        super().__init__(n_critic=n_critic, g_optimizer=g_optimizer, d_optimizer=d_optimizer, g_scheduler=g_scheduler,
+                         d_scheduler=d_scheduler, scheduler_interval=scheduler_interval)
         _check_settings(latent_dim=latent_dim, weight_clip=weight_clip, ema_decay=ema_decay, data_shape=data_shape,
                         penalty=penalty)
         self.data_shape = tuple(int(s) for s in data_shape)  # type: ignore[union-attr]
