@@ -19,3 +19,8 @@ from .wandb_logger import WandbLogger
 
 __all__ = ["FID", "CriticMonitor", "LatentInterpolation", "ModeCollapseWatch", "ProgressBar", "SampleGrid",
            "Throughput", "ToyDataPlot", "WandbLogger"]
+
+# CycleGAN (Zhu et al. 2017)
+from .translations import TranslationGrid
+
+__all__ += ["TranslationGrid"]

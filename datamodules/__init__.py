@@ -6,3 +6,8 @@ from .synthetic import Gaussian1D, Grid2D, RandomImages, Ring2D, SyntheticDataMo
 
 __all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "RandomImages",
            "Ring2D", "SyntheticDataModule"]
+
+# CycleGAN (Zhu et al. 2017)
+from .unpaired import DigitsDataModule, UnpairedImageDataModule
+
+__all__ += ["DigitsDataModule", "UnpairedImageDataModule"]

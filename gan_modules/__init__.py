@@ -9,3 +9,8 @@ from .gan import GANModule
 from .variants import DCGAN, DRAGAN, GAN, LSGAN, SNGAN, WGAN, WGANGP
 
 __all__ = ["DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule", "GANModule"]
+
+# CycleGAN (Zhu et al. 2017)
+from .cyclegan import CycleGAN
+
+__all__ += ["CycleGAN"]
