@@ -46,19 +46,30 @@ class CelebAAttributeDataModule(UnpairedDataModule):
     ) -> None:
         super().__init__(load_size=load_size, crop_size=crop_size, channels=3, **kwargs)
         self.data_dir, self.attribute, self.num_workers = data_dir, attribute, num_workers
-        self.root = CelebADataModule(data_dir).image_root()  # names the expected layout when missing
-        self.attributes_path = Path(attributes_file) if attributes_file else self._find_attributes()
-        has = read_attribute(self.attributes_path, attribute)
-        self.files = {d: [self.root / name for name in sorted(has) if has[name] == (d == "B")
-                          and (self.root / name).is_file()] for d in DOMAINS}
-        for d, files in self.files.items():
-            if len(files) <= self.num_test:
-                state = "with" if d == "B" else "without"
-                raise FileNotFoundError(f"domain {d} (faces {state} {attribute}) has {len(files)} images in "
-                                        f"{self.root}, too few for num_test={self.num_test} test images and training; "
-                                        "check data.init_args.data_dir and the attributes file.")
-            if max_per_domain:
-                self.files[d] = files[: max_per_domain + self.num_test]
+        self.attributes_file, self.max_per_domain = attributes_file, max_per_domain
+        self._files: dict[str, list[Path]] | None = None
+
+    @property
+    def root(self) -> Path:
+        return CelebADataModule(self.data_dir).image_root()  # names the expected layout when missing
+
+    @property
+    def files(self) -> dict[str, list[Path]]:
+        """Each domain's faces (read once from the attributes file); too few faces in a domain is an error."""
+        if self._files is None:
+            path = Path(self.attributes_file) if self.attributes_file else self._find_attributes()
+            has, root = read_attribute(path, self.attribute), self.root
+            self._files = {d: [root / name for name in sorted(has) if has[name] == (d == "B")
+                               and (root / name).is_file()] for d in DOMAINS}
+            for d, files in self._files.items():
+                if len(files) <= self.num_test:
+                    state = "with" if d == "B" else "without"
+                    raise FileNotFoundError(f"domain {d} (faces {state} {self.attribute}) has {len(files)} images in "
+                                            f"{root}, too few for num_test={self.num_test} test images and training; "
+                                            "check data.init_args.data_dir and the attributes file.")
+                if self.max_per_domain:
+                    self._files[d] = files[: self.max_per_domain + self.num_test]
+        return self._files
 
     def _find_attributes(self) -> Path:
         candidates = [self.root.parent / ATTRIBUTES_FILE, Path(self.data_dir) / ATTRIBUTES_FILE,

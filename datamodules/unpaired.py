@@ -180,7 +180,7 @@ class UnpairedImageDataModule(UnpairedDataModule):
     """``<data_dir>/trainA``, ``trainB`` (and optionally ``testA``, ``testB``): every CycleGAN data set's layout.
 
     Images are resized to ``load_size`` (after a centre crop to a square) once, into ``<data_dir>/.gan_lab_cache``
-    or ``cache_dir``; a missing or empty ``trainA``/``trainB`` fails when the module is built, naming the folder.
+    or ``cache_dir``; a missing or empty ``trainA``/``trainB`` fails when fit starts, naming the folder.
     """
 
     def __init__(
@@ -192,10 +192,16 @@ class UnpairedImageDataModule(UnpairedDataModule):
     ) -> None:
         super().__init__(**kwargs)
         self.data_dir, self.num_workers, self.cache_dir = data_dir, num_workers, cache_dir
-        root = Path(data_dir)
-        self.files = {f"train{d}": domain_files(root / f"train{d}", f"data.init_args.data_dir={data_dir}")
-                      for d in DOMAINS}
-        self.files.update({f"test{d}": domain_files(root / f"test{d}", "", required=False) for d in DOMAINS})
+        self._files: dict[str, list[Path]] | None = None
+
+    @property
+    def files(self) -> dict[str, list[Path]]:
+        """Each folder's images, listed once; trainA/ or trainB/ missing or empty is an error naming it."""
+        if self._files is None:
+            root, setting = Path(self.data_dir), f"data.init_args.data_dir={self.data_dir}"
+            files = {f"train{d}": domain_files(root / f"train{d}", setting) for d in DOMAINS}
+            self._files = files | {f"test{d}": domain_files(root / f"test{d}", "", required=False) for d in DOMAINS}
+        return self._files
 
     def identity(self) -> dict[str, Any]:
         root = Path(self.data_dir)
