@@ -68,6 +68,8 @@ class ImagePool:
     def query(self, images: Tensor) -> Tensor:
         if self.size == 0:
             return images
+        if self.images and self.images[0].device != images.device:  # restored on the CPU, training on a GPU
+            self.images = [image.to(images.device) for image in self.images]
         out = []
         for image in images.detach():
             if len(self.images) < self.size:
