@@ -42,11 +42,12 @@ class CelebAAttributeDataModule(UnpairedDataModule):
         load_size: int = 143,                 # 286/256 of crop_size, the paper's ratio
         crop_size: int = 128,
         num_workers: int = 2,                 # processes that decode while the caches are built
+        cache_dir: str | None = None,         # default: <data_dir>/.gan_lab_cache
         **kwargs: Any,                        # flip, batch_size, num_test, seed
     ) -> None:
         super().__init__(load_size=load_size, crop_size=crop_size, channels=3, **kwargs)
         self.data_dir, self.attribute, self.num_workers = data_dir, attribute, num_workers
-        self.attributes_file, self.max_per_domain = attributes_file, max_per_domain
+        self.attributes_file, self.max_per_domain, self.cache_dir = attributes_file, max_per_domain, cache_dir
         self._files: dict[str, list[Path]] | None = None
 
     @property
@@ -86,7 +87,8 @@ class CelebAAttributeDataModule(UnpairedDataModule):
 
     def _domain(self, d: str) -> ListedImages:
         return ListedImages(self.root, self.files[d], image_size=self.load_size, channels=3, crop=178,
-                            num_workers=self.num_workers)
+                            num_workers=self.num_workers,
+                            cache_dir=self.cache_dir or str(Path(self.data_dir, ".gan_lab_cache")))
 
     def prepare_data(self) -> None:
         for d in DOMAINS:

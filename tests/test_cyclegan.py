@@ -173,3 +173,18 @@ def test_unpaired_folders_skip_an_unreadable_file_and_crop(tiny_unpaired):
     a, b = next(iter(dm.train_dataloader()))
     assert a.shape == b.shape == (2, 3, 32, 32)
     assert dm.test_images("B", 2).shape == (2, 3, 32, 32)
+
+
+def test_celeba_attribute_domains_from_the_real_file_format(tiny_celeba_attributes):
+    from datamodules.celeba_attributes import CelebAAttributeDataModule, read_attribute
+
+    has = read_attribute(tiny_celeba_attributes / "list_attr_celeba.txt", "Eyeglasses")
+    assert [name for name, yes in has.items() if yes] == [f"{i:06d}.jpg" for i in range(2, 22, 2)]
+    dm = CelebAAttributeDataModule(data_dir=str(tiny_celeba_attributes), load_size=36, crop_size=32, num_test=2,
+                                   num_workers=0, batch_size=2)
+    with pytest.warns(UserWarning, match=r"000021\.jpg"):  # the broken face (without glasses) is named, left out
+        dm.setup()
+    # without: 1, 3, ..., 19 and the broken 21; with: 2, 4, ..., 20; the last 2 of each held out for tests
+    assert (len(dm.train["A"]), len(dm.test["A"]), len(dm.train["B"]), len(dm.test["B"])) == (8, 2, 8, 2)
+    with pytest.raises(ValueError, match=r"data.attribute='Glasses' is not in"):
+        CelebAAttributeDataModule(data_dir=str(tiny_celeba_attributes), attribute="Glasses").prepare_data()
