@@ -81,6 +81,7 @@ def main() -> None:
     classifier = DigitClassifier.load_from_checkpoint(args.classifier, map_location="cpu").eval()
     with tempfile.TemporaryDirectory() as runs:
         steps = 10 if args.smoke else args.steps or steps_for(args.budget, runs, args.data_dir)
+        print(f"training for {steps} generator steps (budget {args.budget:.0f} s)", flush=True)
         start = time.perf_counter()
         cli = train(runs, steps, args.budget, args.data_dir)
         seconds = time.perf_counter() - start
