@@ -9,6 +9,7 @@
     python main.py sample --ckpt_path last --config configs/wgan_gp_ring.yaml            # the newest run's last.ckpt
     python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --labels 3 3 7   # conditional: classes
     python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --per_class 8    # one grid row per class
+    python main.py translate --ckpt_path <run folder>/checkpoints/last.ckpt --input in/ --direction AtoB --output out
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -95,6 +96,7 @@ class GANLabCLI(LightningCLI):
         """Lightning's subcommands, plus ``sample`` (run by cli_main itself) so that ``--help`` lists it."""
         super()._add_subcommands(parser, **kwargs)
         parser._subcommands_action.add_subcommand("sample", sample_parser(), help=SAMPLE_HELP)
+        parser._subcommands_action.add_subcommand("translate", translate_parser(), help=TRANSLATE_HELP)
 
     def parse_arguments(self, parser: LightningArgumentParser, args: ArgsType) -> None:
         """Lightning's parsing, with a clearer message for the errors users meet most, and the model config as
@@ -442,6 +444,31 @@ def _refuse_unsupported(subcommand: str) -> None:
              "(or --ckpt_path last --config <the fit config>).")
 
 
+# ---------------------------------------------------------------------------------------------- translate
+TRANSLATE_HELP = "Translate images with a trained CycleGAN: one output image per input, under the same name."
+
+
+def translate_parser() -> ArgumentParser:
+    """The ``translate`` subcommand's arguments (also shown by ``python main.py --help``)."""
+    parser = ArgumentParser(prog="main.py translate", description=TRANSLATE_HELP)
+    parser.add_argument("--ckpt_path", type=str, required=True, help="a CycleGAN checkpoint written by `main.py fit`")
+    parser.add_argument("--input", type=str, required=True, help="an image, or a folder of images")
+    parser.add_argument("--direction", type=str, default="AtoB", help="AtoB (G) or BtoA (F)")
+    parser.add_argument("--output", type=str, required=True, help="folder for the translated images")
+    return parser
+
+
+def translate_main(argv: list[str]) -> list[Path]:
+    """``python main.py translate ...``: translate every input image and write it under its own name."""
+    from gan_modules.translation import load_cyclegan, translate_files
+
+    args = translate_parser().parse_args(argv)
+    check_checkpoint_file(args.ckpt_path)
+    written = translate_files(load_cyclegan(args.ckpt_path), args.input, args.direction, args.output)
+    print(f"wrote {len(written)} images ({args.direction}) to {args.output} (from {args.ckpt_path})")
+    return written
+
+
 def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI | list[Path]:
     """Run the CLI; ``args`` (a list of strings) replaces ``sys.argv[1:]``, so tests never read pytest's argv.
 
@@ -450,6 +477,8 @@ def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI | list[Path]:
     argv = list(sys.argv[1:] if args is None else args) if not isinstance(args, dict) else None
     if argv and argv[0] == "sample":
         return sample_main(argv[1:])
+    if argv and argv[0] == "translate":
+        return translate_main(argv[1:])
     if argv and argv[0] in UNSUPPORTED:
         _refuse_unsupported(argv[0])
     return GANLabCLI(

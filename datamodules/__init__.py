@@ -4,6 +4,8 @@ from .images import CelebADataModule, ImageFolderDataModule
 from .mnist import MNISTDataModule
 from .stacked_mnist import StackedMNIST
 from .synthetic import Gaussian1D, Grid2D, RandomImages, Ring2D, SyntheticDataModule
+from .unpaired import DigitsDataModule, UnpairedImageDataModule
 
 __all__ = ["CelebADataModule", "Gaussian1D", "Grid2D", "ImageFolderDataModule", "MNISTDataModule", "RandomImages",
            "Ring2D", "StackedMNIST", "SyntheticDataModule"]
+__all__ += ["DigitsDataModule", "UnpairedImageDataModule"]

@@ -8,8 +8,9 @@ from .base import AdversarialModule
 from .began import BEGAN
 from .bigan import BiGAN
 from .conditional import ACGAN, CGAN, ConditionalGAN
+from .cyclegan import CycleGAN
 from .gan import GANModule
 from .variants import DCGAN, DRAGAN, GAN, LSGAN, SAGAN, SNGAN, WGAN, WGANGP
 
 __all__ = ["ACGAN", "BEGAN", "CGAN", "DCGAN", "DRAGAN", "GAN", "LSGAN", "SAGAN", "SNGAN", "WGAN", "WGANGP",
-           "AdversarialModule", "BiGAN", "ConditionalGAN", "GANModule"]
+           "AdversarialModule", "BiGAN", "ConditionalGAN", "CycleGAN", "GANModule"]

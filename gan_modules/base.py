@@ -153,6 +153,7 @@ class AdversarialModule(L.LightningModule, ABC):
         # An epoch schedule steps at the start of every epoch after the first: the same as at the end of the one
         # before, and also right after a resume from a checkpoint taken after an epoch's last batch, where the
         # ended epoch's end hooks never ran (callbacks.checkpointing.resume_after_finished_epoch).
+        # Lightning skips this hook when it resumes mid-epoch, so a resumed epoch is not stepped twice.
         if self.current_epoch > 0:
             self.step_schedulers("epoch", self.current_epoch)
 

@@ -67,3 +67,40 @@ def digit_classifier(tmp_path_factory: pytest.TempPathFactory, tiny_mnist: Path)
                         str(QUIET), "--runs_dir", str(runs), "--trainer.max_epochs", "2",
                         "--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"])
     return str(Path(cli.run_dir, "checkpoints", "last.ckpt"))
+
+
+# ---------------------------------------------------------------------------------------------- CycleGAN data
+CELEBA_ATTRIBUTES = ("5_o_Clock_Shadow Arched_Eyebrows Attractive Bags_Under_Eyes Bald Bangs Big_Lips Big_Nose "
+                     "Black_Hair Blond_Hair Blurry Brown_Hair Bushy_Eyebrows Chubby Double_Chin Eyeglasses Goatee "
+                     "Gray_Hair Heavy_Makeup High_Cheekbones Male Mouth_Slightly_Open Mustache Narrow_Eyes No_Beard "
+                     "Oval_Face Pale_Skin Pointy_Nose Receding_Hairline Rosy_Cheeks Sideburns Smiling Straight_Hair "
+                     "Wavy_Hair Wearing_Earrings Wearing_Hat Wearing_Lipstick Wearing_Necklace Wearing_Necktie Young")
+
+
+@pytest.fixture(scope="session")
+def tiny_unpaired(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The CycleGAN layout: trainA/ (6 PNGs of 40x40 and one broken file), trainB/ (5), testA/, testB/ (2 each)."""
+    from PIL import Image
+
+    root = tmp_path_factory.mktemp("unpaired")
+    gen = torch.Generator().manual_seed(0)
+    for folder, count in (("trainA", 6), ("trainB", 5), ("testA", 2), ("testB", 2)):
+        (root / folder).mkdir()
+        for i in range(count):
+            pixels = torch.randint(0, 256, (40, 40, 3), generator=gen, dtype=torch.uint8).numpy()
+            Image.fromarray(pixels).save(root / folder / f"{folder}_{i}.png")
+    (root / "trainA" / "broken.png").write_bytes(b"\x89PNG not really")
+    return root
+
+
+@pytest.fixture(scope="session")
+def tiny_celeba_attributes(tmp_path_factory: pytest.TempPathFactory, tiny_celeba: Path) -> Path:
+    """tiny_celeba's faces (linked) with a list_attr_celeba.txt in CelebA's own format: the 40 attribute names,
+    values 1/-1; faces 2, 4, ..., 20 wear eyeglasses."""
+    root = tmp_path_factory.mktemp("celeba_attributes")
+    (root / "img_align_celeba").symlink_to(tiny_celeba / "img_align_celeba", target_is_directory=True)
+    names = CELEBA_ATTRIBUTES.split()
+    rows = [f"{i:06d}.jpg " + " ".join(f"{1 if (n == 'Eyeglasses' and i % 2 == 0) else -1:2d}" for n in names)
+            for i in range(1, 22)]
+    (root / "list_attr_celeba.txt").write_text("\n".join([str(len(rows)), " ".join(names), *rows]) + "\n")
+    return root

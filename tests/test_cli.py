@@ -121,7 +121,7 @@ def test_help_lists_fit_and_sample_only(capsys, monkeypatch):
         cli_main(["--help"])
     assert exit_.value.code == 0
     out = capsys.readouterr().out
-    assert re.search(r"\{fit,sample\}", out) and "validate" not in out and "predict" not in out
+    assert re.search(r"\{fit,sample,translate\}", out) and "validate" not in out and "predict" not in out
 
 
 @pytest.mark.parametrize("subcommand", ["validate", "test", "predict"])

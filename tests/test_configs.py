@@ -24,13 +24,22 @@ def test_there_are_configs():
 
 
 @pytest.mark.parametrize("config", CONFIG_NAMES)
-def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeba):
+def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeba, tiny_unpaired,
+                                        tiny_celeba_attributes):
     small = {**SMALL_DATA,
              "MNISTDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"],
              "StackedMNIST": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8",
                               "--data.init_args.num_samples", "200"],
              "CelebADataModule": ["--data.init_args.data_dir", str(tiny_celeba), "--data.init_args.batch_size", "4",
-                                  "--data.init_args.num_workers", "0"]}
+                                  "--data.init_args.num_workers", "0"],
+             # CycleGAN: small crops, so the paper-sized networks take two steps in seconds
+             "UnpairedImageDataModule": ["--data.init_args.data_dir", str(tiny_unpaired), "--data.init_args.load_size",
+                                         "36", "--data.init_args.crop_size", "32", "--data.init_args.num_workers", "0"],
+             "celeba_attributes.CelebAAttributeDataModule": [
+                 "--data.init_args.data_dir", str(tiny_celeba_attributes), "--data.init_args.load_size", "36",
+                 "--data.init_args.crop_size", "32", "--data.init_args.num_test", "2", "--data.init_args.batch_size",
+                 "2", "--data.init_args.num_workers", "0"],
+             "DigitsDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "4"]}
     cli = run_fit(config, "--trainer.max_steps", "2", *small[data_class(config)])  # two generator steps
     if hasattr(cli.model, "g_steps"):
         assert (cli.model.g_steps, cli.model.d_steps) == (2, 2 * cli.model.n_critic)

@@ -1,0 +1,190 @@
+"""CycleGAN (Zhu et al. 2017): its losses on known inputs, the image pool, exact resume, DDP, translate, data errors."""
+
+
+import pytest
+import torch
+from helpers import assert_same_counters, assert_same_training_state, last_checkpoint, two_process_ddp
+from PIL import Image
+from torch import nn
+
+from datamodules.unpaired import UnpairedImageDataModule
+from gan_modules.cyclegan import CycleGAN, ImagePool, cycle_consistency_loss, identity_loss
+from main import cli_main
+
+# the digits config at its smallest: tiny MNIST as B, 4 pairs a step, one residual block of width 8
+TINY = ["--model.init_args.generator.init_args.width", "8", "--model.init_args.generator.init_args.n_blocks", "1",
+        "--model.init_args.discriminator.init_args.width", "8", "--data.init_args.batch_size", "4",
+        "--model.init_args.pool_size", "6", "--checkpoint.every_n_train_steps", "0"]
+
+
+class Shift(nn.Module):
+    """x + shift: a generator whose cycle and identity errors are known on paper."""
+
+    def __init__(self, shift: float) -> None:
+        super().__init__()
+        self.shift = nn.Parameter(torch.tensor(shift))
+
+    def forward(self, x):
+        return x + self.shift
+
+
+class ConstantScores(nn.Module):
+    """2x2 patch scores all equal to ``value``."""
+
+    def __init__(self, value: float) -> None:
+        super().__init__()
+        self.value = nn.Parameter(torch.tensor(value))
+
+    def forward(self, x):
+        return self.value.expand(len(x), 2, 2)
+
+
+def test_cycle_and_identity_losses_on_paper():
+    real = torch.zeros(2, 1, 4, 4)
+    torch.testing.assert_close(cycle_consistency_loss(real, real + 0.5), torch.tensor(0.5))
+    torch.testing.assert_close(identity_loss(real, real - 0.25), torch.tensor(0.25))
+
+
+@pytest.mark.parametrize("identity_weight", [0.5, 0.0])
+def test_generator_loss_terms_on_known_networks(identity_weight):
+    # G(x) = x + 0.25, F(x) = x + 0.25: F(G(a)) - a = 0.5, G(b) - b = 0.25; every patch score 0: (0 - 1)^2 = 1
+    model = CycleGAN(generator=lambda shape: Shift(0.25), discriminator=lambda shape: ConstantScores(0.0),
+                     identity_weight=identity_weight, data_shape=(1, 4, 4))
+    a, b = torch.rand(3, 1, 4, 4), torch.rand(3, 1, 4, 4)
+    loss, terms = model.generator_loss((a, b))
+    expected = {"train/adv_AtoB": 1.0, "train/adv_BtoA": 1.0, "train/cycle_A": 10 * 0.5, "train/cycle_B": 10 * 0.5}
+    if identity_weight:
+        expected |= {"train/identity_AtoB": 5 * 0.25, "train/identity_BtoA": 5 * 0.25}
+    assert {k: pytest.approx(float(v)) for k, v in terms.items()} == expected
+    torch.testing.assert_close(loss, torch.tensor(sum(expected.values())))
+
+
+def test_discriminator_loss_is_halved_least_squares():
+    # scores 0.5 on everything: 0.5 * ((0.5 - 1)^2 + (0.5 - 0)^2) = 0.25 per discriminator
+    model = CycleGAN(generator=lambda shape: Shift(0.0), discriminator=lambda shape: ConstantScores(0.5),
+                     data_shape=(1, 4, 4))
+    loss, metrics = model.discriminator_loss((torch.rand(2, 1, 4, 4), torch.rand(2, 1, 4, 4)))
+    torch.testing.assert_close(loss, torch.tensor(0.5))
+    torch.testing.assert_close(metrics["train/d_a_loss"], torch.tensor(0.25))
+
+
+def test_image_pool_fills_first_then_swaps_half_the_time():
+    pool = ImagePool(size=4, seed=0)
+    first = torch.arange(4.0).view(4, 1)
+    assert torch.equal(pool.query(first), first)  # filling: returned as they are, and stored
+    assert torch.equal(torch.stack(pool.images), first)
+    stored = 0
+    for i in range(400):
+        new = torch.tensor([[100.0 + i]])
+        before = [x.clone() for x in pool.images]
+        out = pool.query(new)
+        if not torch.equal(out, new):  # a stored image came back, and the new one took its place
+            stored += 1
+            assert any(torch.equal(out[0], x) for x in before)
+            assert any(torch.equal(new[0], x) for x in pool.images)
+        else:
+            assert all(torch.equal(x, y) for x, y in zip(before, pool.images, strict=True))
+    assert 170 <= stored <= 230  # probability 0.5 (seeded: the same count on every run)
+    again = ImagePool(size=4, seed=0)
+    again.query(first)
+    assert torch.equal(again.query(torch.ones(50, 1)), pool_after(torch.arange(4.0).view(4, 1), torch.ones(50, 1)))
+
+
+def pool_after(fill: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    pool = ImagePool(size=4, seed=0)
+    pool.query(fill)
+    return pool.query(batch)
+
+
+def test_image_pool_state_continues_exactly():
+    pool = ImagePool(size=3, seed=5)
+    pool.query(torch.rand(5, 2))
+    state = pool.state_dict()
+    copy = ImagePool(size=3, seed=99)
+    copy.load_state_dict(state)
+    batch = torch.rand(20, 2)
+    assert torch.equal(pool.query(batch), copy.query(batch))
+
+
+def test_resumed_cyclegan_equals_uninterrupted(run_fit, tiny_mnist):
+    args = ["--data.init_args.data_dir", str(tiny_mnist), *TINY]
+    full = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "4", *args)
+    first = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "2", *args)
+    stopped = last_checkpoint(first)
+    assert len(stopped["cyclegan_pools"]["a"]["images"]) == 6  # full after 2 steps of 4 images: draws matter next
+    resumed = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "4", *args,
+                      "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
+    a, b = last_checkpoint(full), last_checkpoint(resumed)
+    assert resumed.model.g_steps == full.model.g_steps == 4
+    assert_same_training_state(a, b)  # all four networks and both Adam states, with torch.equal
+    assert_same_counters(a, b)
+    for domain in ("a", "b"):  # the pools: stored images and the generator of their draws
+        for key in ("images", "generator"):
+            assert torch.equal(a["cyclegan_pools"][domain][key], b["cyclegan_pools"][domain][key]), (domain, key)
+    assert a["lr_schedulers"] == b["lr_schedulers"]
+
+
+@pytest.mark.slow
+def test_two_process_ddp_keeps_all_four_networks_identical(tmp_path, tiny_mnist):
+    _, ranks = two_process_ddp(tmp_path, "--data.init_args.data_dir", str(tiny_mnist), *TINY,
+                               "--trainer.max_steps", "3", config="cyclegan_digits")
+    names = {name.split(".")[0] for name in ranks[0]["state"]}
+    assert names == {"generator_ab", "generator_ba", "discriminator_a", "discriminator_b"}
+    assert ranks[0]["g_steps"] == ranks[1]["g_steps"] == 3
+
+
+def test_translate_writes_one_image_per_input(run_fit, tiny_mnist, tmp_path):
+    cli = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
+                  *TINY)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name in ("one.png", "two.png", "three.jpg"):
+        Image.fromarray(torch.randint(0, 256, (40, 40), dtype=torch.uint8).numpy()).save(inputs / name)
+    (inputs / "notes.txt").write_text("not an image")
+    ckpt = f"{cli.run_dir}/checkpoints/last.ckpt"
+    written = cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs), "--direction", "BtoA", "--output",
+                        str(tmp_path / "out")])
+    assert sorted(p.name for p in written) == sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert sorted(p.name for p in written) == ["one.png", "three.jpg", "two.png"]
+    assert Image.open(tmp_path / "out" / "one.png").size == (28, 28)  # the size the model was trained on
+    single = cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs / "one.png"), "--output",
+                       str(tmp_path / "single")])
+    assert [p.name for p in single] == ["one.png"]
+
+
+@pytest.mark.parametrize("problem", ["missing", "empty"])
+def test_missing_or_empty_domain_folder_fails_at_start_up(run_fit, tmp_path, problem):
+    (tmp_path / "data" / "trainA").mkdir(parents=True)
+    Image.new("RGB", (8, 8)).save(tmp_path / "data" / "trainA" / "a.png")
+    if problem == "empty":
+        (tmp_path / "data" / "trainB").mkdir()
+    state = "does not exist" if problem == "missing" else "is empty"
+    with pytest.raises(FileNotFoundError, match=rf"domain folder .*trainB {state}"):
+        run_fit("cyclegan_horse2zebra.yaml", "--data.init_args.data_dir", str(tmp_path / "data"))
+    assert not any((tmp_path / "runs").rglob("*.ckpt"))  # before any training
+
+
+def test_unpaired_folders_skip_an_unreadable_file_and_crop(tiny_unpaired):
+    dm = UnpairedImageDataModule(data_dir=str(tiny_unpaired), load_size=36, crop_size=32, batch_size=2,
+                                 num_workers=0)
+    with pytest.warns(UserWarning, match=r"broken\.png"):
+        dm.setup()
+    assert len(dm.train["A"]) == 6 and len(dm.train["B"]) == 5 and len(dm.test["A"]) == 2
+    a, b = next(iter(dm.train_dataloader()))
+    assert a.shape == b.shape == (2, 3, 32, 32)
+    assert dm.test_images("B", 2).shape == (2, 3, 32, 32)
+
+
+def test_celeba_attribute_domains_from_the_real_file_format(tiny_celeba_attributes):
+    from datamodules.celeba_attributes import CelebAAttributeDataModule, read_attribute
+
+    has = read_attribute(tiny_celeba_attributes / "list_attr_celeba.txt", "Eyeglasses")
+    assert [name for name, yes in has.items() if yes] == [f"{i:06d}.jpg" for i in range(2, 22, 2)]
+    dm = CelebAAttributeDataModule(data_dir=str(tiny_celeba_attributes), load_size=36, crop_size=32, num_test=2,
+                                   num_workers=0, batch_size=2)
+    with pytest.warns(UserWarning, match=r"000021\.jpg"):  # the broken face (without glasses) is named, left out
+        dm.setup()
+    # without: 1, 3, ..., 19 and the broken 21; with: 2, 4, ..., 20; the last 2 of each held out for tests
+    assert (len(dm.train["A"]), len(dm.test["A"]), len(dm.train["B"]), len(dm.test["B"])) == (8, 2, 8, 2)
+    with pytest.raises(ValueError, match=r"data.attribute='Glasses' is not in"):
+        CelebAAttributeDataModule(data_dir=str(tiny_celeba_attributes), attribute="Glasses").prepare_data()
