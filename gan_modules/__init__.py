@@ -6,6 +6,7 @@ unconditional recipe that the named variants (variants.py) set up with their pap
 
 from .base import AdversarialModule
 from .gan import GANModule
+from .stylegan import StyleGAN
 from .variants import DCGAN, DRAGAN, GAN, LSGAN, SNGAN, WGAN, WGANGP
 
-__all__ = ["DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule", "GANModule"]
+__all__ = ["DCGAN", "DRAGAN", "GAN", "LSGAN", "SNGAN", "WGAN", "WGANGP", "AdversarialModule", "GANModule", "StyleGAN"]

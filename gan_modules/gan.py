@@ -110,7 +110,7 @@ class GANModule(AdversarialModule):
     def discriminator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss on a real batch and a fresh generated one, plus the penalty on its schedule."""
         real = self.real_samples(batch)
-        fake = self.generator(self.sample_latent(real.shape[0]))
+        fake = self.generate(real.shape[0])
         if self.joint_critic:  # one launch of every critic kernel instead of two (same maths without batch norm)
             real_scores, fake_scores = self.critic(torch.cat([real, fake])).split(real.shape[0])
         else:
@@ -130,7 +130,12 @@ class GANModule(AdversarialModule):
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
         """The loss of a fresh generated batch against the current discriminator."""
         n = len(samples_of(batch))
-        return self.loss.generator(self.critic(self.generator(self.sample_latent(n)))), {}
+        return self.loss.generator(self.critic(self.generate(n))), {}
+
+    def generate(self, n: int) -> Tensor:
+        """``n`` generated samples for a training step of either player (where a recipe changes how training
+        fakes are made, e.g. StyleGAN's style mixing)."""
+        return self.generator(self.sample_latent(n))
 
     def after_discriminator_step(self) -> None:
         if self.weight_clip is not None:

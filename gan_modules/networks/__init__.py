@@ -8,5 +8,7 @@ module supplies those, the YAML config the rest.
 
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
+from .stylegan import StyleGANDiscriminator, StyleGANGenerator
 
-__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator"]
+__all__ = ["DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator", "StyleGANDiscriminator",
+           "StyleGANGenerator"]
