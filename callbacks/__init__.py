@@ -14,8 +14,9 @@ from .fid import FID
 from .monitors import CriticMonitor, ModeCollapseWatch, Throughput
 from .progress import ProgressBar
 from .samples import SampleGrid
+from .styles import StyleMixingGrid, TruncationStrip
 from .views import LatentInterpolation, ToyDataPlot
 from .wandb_logger import WandbLogger
 
 __all__ = ["FID", "CriticMonitor", "LatentInterpolation", "ModeCollapseWatch", "ProgressBar", "SampleGrid",
-           "Throughput", "ToyDataPlot", "WandbLogger"]
+           "StyleMixingGrid", "Throughput", "ToyDataPlot", "TruncationStrip", "WandbLogger"]

@@ -38,6 +38,16 @@ class CriticSampler(NoiseSampler, Protocol):
     discriminator: nn.Module
 
 
+@runtime_checkable
+class StyleSampler(NoiseSampler, Protocol):
+    """A style-based generator: ``sample(..., truncation_psi=...)`` truncates towards the average style, and
+    ``style_mix(z_coarse, z_fine, crossover)`` styles its first ``crossover`` of ``num_ws`` layers by one latent."""
+
+    num_ws: int
+
+    def style_mix(self, z_coarse: Tensor, z_fine: Tensor, crossover: int) -> Tensor: ...
+
+
 def missing_members(module: Any, protocol: type) -> list[str]:
     """The attributes ``protocol`` asks for that ``module`` lacks."""
     names = [n for klass in protocol.__mro__ if klass not in (object, Protocol, Any)
