@@ -7,6 +7,7 @@
     python main.py fit --config configs/wgan_gp_ring.yaml --print_config    # the fully resolved config
     python main.py sample --ckpt_path runs/wgan_gp_ring/<run id>/checkpoints/last.ckpt --num_samples 64
     python main.py sample --ckpt_path last --config configs/wgan_gp_ring.yaml            # the newest run's last.ckpt
+    python main.py sample --ckpt_path last --config configs/stylegan_mnist.yaml --truncation 0.7  # StyleGAN only
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -335,12 +336,15 @@ def sample_parser() -> ArgumentParser:
     parser.add_argument("--seed", type=int, default=0, help="seed of the noise vectors")
     parser.add_argument("--no_ema", action="store_true",
                         help="use the raw generator even when an EMA exists")
+    parser.add_argument("--truncation", type=float | None, default=None,
+                        help="StyleGAN's truncation psi: 1 none, 0.7 typical, 0 the average image (default: the "
+                             "model's own setting)")
     return parser
 
 
 def sample_main(argv: list[str]) -> list[Path]:
     """``python main.py sample ...``: write samples of a trained generator into a fresh export folder."""
-    from gan_modules.sampling import export_samples, load_gan
+    from gan_modules.sampling import export_samples, load_gan, supports_truncation
 
     parser = sample_parser()
     args = parser.parse_args(argv)
@@ -351,7 +355,13 @@ def sample_main(argv: list[str]) -> list[Path]:
     check_checkpoint_file(args.ckpt_path)
     ckpt = Path(args.ckpt_path)
     out_dir = args.out_dir or (ckpt.parent.parent / "export" / ckpt.stem)
-    written = export_samples(load_gan(ckpt), out_dir, args.num_samples, args.seed, use_ema=not args.no_ema)
+    model = load_gan(ckpt)
+    if args.truncation is not None and not supports_truncation(model):
+        parser.error(f"--truncation {args.truncation}: {type(model).__name__} has no truncation trick (only a "
+                     "style-based generator, gan_modules.StyleGAN, has an average style to truncate towards); "
+                     "drop --truncation.")
+    written = export_samples(model, out_dir, args.num_samples, args.seed, use_ema=not args.no_ema,
+                             truncation_psi=args.truncation)
     print(f"wrote {len(written)} files to {out_dir} (from {ckpt})")
     return written
 

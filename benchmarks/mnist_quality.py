@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT))
 from callbacks.fid import FID  # noqa: E402
 from main import cli_main  # noqa: E402
 
-CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist"]
+CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist", "stylegan_mnist"]
 QUIET = ["--config", str(ROOT / "configs" / "debug" / "quiet.yaml")]
 
 

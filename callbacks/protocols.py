@@ -40,8 +40,10 @@ class CriticSampler(NoiseSampler, Protocol):
 
 @runtime_checkable
 class StyleSampler(NoiseSampler, Protocol):
-    """A style-based generator: ``sample(..., truncation_psi=...)`` truncates towards the average style, and
-    ``style_mix(z_coarse, z_fine, crossover)`` styles its first ``crossover`` of ``num_ws`` layers by one latent."""
+    """A style-based generator: ``num_ws`` styles, ``sample(..., truncation_psi=...)`` and ``style_mix(...)``."""
+
+    # (one line above: callbacks quote it in their start-up error) truncation_psi pulls styles towards the average
+    # one; style_mix(z_coarse, z_fine, crossover) styles the first crossover layers by one latent, the rest by another
 
     num_ws: int
 

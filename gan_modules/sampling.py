@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import shutil
 import tempfile
@@ -32,15 +33,25 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
 EXPORT_MARKER = ".gan_lab_export"
 
 
+def supports_truncation(module: GANModule) -> bool:
+    """Whether ``module.sample`` takes ``truncation_psi`` (a style-based generator with a ``w_avg``)."""
+    return "truncation_psi" in inspect.signature(module.sample).parameters
+
+
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
-                   use_ema: bool = True, interpolation_steps: int = 10) -> list[Path]:
+                   use_ema: bool = True, interpolation_steps: int = 10,
+                   truncation_psi: float | None = None) -> list[Path]:
     """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips.
 
     ``out_dir`` is replaced as a whole: the files are written into a temporary sibling folder that then takes
     its place, so an export never mixes with the files of an earlier one and a failed export leaves the
     earlier one untouched.  Only a missing or empty folder, or an earlier export (it holds the marker file
-    ``EXPORT_MARKER``), is replaced: any other folder is refused, never deleted.
+    ``EXPORT_MARKER``), is replaced: any other folder is refused, never deleted.  ``truncation_psi`` (StyleGAN)
+    pulls every sample towards the average style; None keeps the module's own setting.
     """
+    if truncation_psi is not None and not supports_truncation(module):
+        raise ValueError(f"truncation_psi={truncation_psi}: {type(module).__name__} has no truncation trick (it needs "
+                         "a mapping network's average style, as gan_modules.StyleGAN has); leave it out.")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples={num_samples}: must be an integer >= 1 (the number of samples to write).")
     out = Path(out_dir)
@@ -51,7 +62,7 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an export is an ordinary folder
     try:
-        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps)
+        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps, truncation_psi)
         (staging / EXPORT_MARKER).write_text("written by `python main.py sample`; the next export here replaces "
                                              "this folder whole\n")
         _replace_folder(staging, out)
@@ -61,11 +72,12 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
 
 
 def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, use_ema: bool,
-                   interpolation_steps: int) -> list[str]:
+                   interpolation_steps: int, truncation_psi: float | None = None) -> list[str]:
     """Write the export's files into ``out``; returns their names."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(num_samples, module.latent_dim, generator=gen)
-    samples = module.sample(z=z, use_ema=use_ema).float().cpu()
+    options = {} if truncation_psi is None else {"truncation_psi": truncation_psi}
+    samples = module.sample(z=z, use_ema=use_ema, **options).float().cpu()
     if len(module.data_shape) != 3:
         lines = [",".join(f"{v:.6g}" for v in row.reshape(-1).tolist()) for row in samples]
         (out / "samples.csv").write_text("\n".join(lines) + "\n")
@@ -79,7 +91,7 @@ def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, us
     ends = torch.randn(2, 4, module.latent_dim, generator=gen)
     for kind in ("linear", "slerp"):
         strip = module.sample(z=interpolation_latents(ends[0], ends[1], interpolation_steps, kind == "slerp"),
-                              use_ema=use_ema).float().cpu()
+                              use_ema=use_ema, **options).float().cpu()
         names.append(f"interpolation_{kind}.png")
         save_image(strip, out / names[-1], nrow=interpolation_steps, normalize=True, value_range=(-1, 1))
     return names

@@ -172,13 +172,15 @@ class StyledConv(nn.Module):
         return x
 
 
-def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool) -> Tensor:
-    """A convolution with each sample's own modulated weights, as one grouped convolution."""
-    n, c, h, w = x.shape
-    weights = modulated_weight(weight, styles, demodulate)  # (N, O, I, k, k)
-    out = F.conv2d(x.reshape(1, n * c, h, w), weights.reshape(-1, *weights.shape[2:]),
-                   padding=weight.shape[-1] // 2, groups=n)
-    return out.reshape(n, -1, h, w)
+def modulated_conv2d(x: Tensor, weight: Tensor, styles: Tensor, demodulate: bool, eps: float = 1e-8) -> Tensor:
+    """A convolution with each sample's modulated (and demodulated) weights, computed as scale inputs ->
+    shared convolution -> scale outputs: the same maths as convolving with :func:`modulated_weight`'s per-sample
+    weights (StyleGAN2's ``fused_modconv=False`` path), and much faster on a CPU than a grouped convolution."""
+    x = F.conv2d(x * styles[:, :, None, None], weight, padding=weight.shape[-1] // 2)
+    if demodulate:  # 1 / ||w_o * s||, per sample and output channel
+        coefficients = torch.rsqrt(torch.einsum("oikl,ni->no", weight.square(), styles.square()) + eps)
+        x = x * coefficients[:, :, None, None]
+    return x
 
 
 class ToRGB(nn.Module):
