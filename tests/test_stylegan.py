@@ -268,3 +268,13 @@ def test_modulated_convolution_equals_convolving_with_each_samples_modulated_wei
         per_sample = modulated_weight(weight, styles, demodulate)
         expected = torch.cat([torch.nn.functional.conv2d(x[i : i + 1], per_sample[i], padding=1) for i in range(3)])
         torch.testing.assert_close(modulated_conv2d(x, weight, styles, demodulate), expected)
+
+
+def test_the_digit_classifier_judges_32_pixel_images_at_its_own_size():
+    from gan_modules.classifier import ClassifierFeatures, DigitClassifier
+
+    classifier = DigitClassifier().eval()  # trained at 28x28
+    x = torch.rand(3, 1, 32, 32) * 2 - 1
+    resized = torch.nn.functional.interpolate(x, size=(28, 28), mode="bilinear", antialias=True)
+    torch.testing.assert_close(classifier(x), classifier(resized))
+    torch.testing.assert_close(ClassifierFeatures(classifier)(x), classifier.features(resized))
