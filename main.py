@@ -10,6 +10,7 @@
     python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --labels 3 3 7   # conditional: classes
     python main.py sample --ckpt_path last --config configs/cgan_mnist.yaml --per_class 8    # one grid row per class
     python main.py translate --ckpt_path <run folder>/checkpoints/last.ckpt --input in/ --direction AtoB --output out
+    python main.py sample --ckpt_path last --config configs/stylegan_mnist.yaml --truncation 0.7  # StyleGAN only
 
 Each run gets its own folder ``runs/<name>/<run id>/`` (``name`` defaults to the config file's stem) with the
 resolved ``config.yaml``, ``checkpoints/`` (``last.ckpt`` always) and the W&B files.  W&B logs offline when no
@@ -378,12 +379,15 @@ def sample_parser() -> ArgumentParser:
                              "--num_samples")
     parser.add_argument("--per_class", type=int | None, default=None,
                         help="conditional models: this many samples of every class, one grid row per class")
+    parser.add_argument("--truncation", type=float | None, default=None,
+                        help="StyleGAN's truncation psi: 1 none, 0.7 typical, 0 the average image (default: the "
+                             "model's own setting)")
     return parser
 
 
 def sample_main(argv: list[str]) -> list[Path]:
     """``python main.py sample ...``: write samples of a trained generator into a fresh export folder."""
-    from gan_modules.sampling import export_samples, load_gan
+    from gan_modules.sampling import export_samples, load_gan, supports_truncation
 
     parser = sample_parser()
     args = parser.parse_args(argv)
@@ -395,10 +399,14 @@ def sample_main(argv: list[str]) -> list[Path]:
     ckpt = Path(args.ckpt_path)
     out_dir = args.out_dir or (ckpt.parent.parent / "export" / ckpt.stem)
     module = load_gan(ckpt)
+    if args.truncation is not None and not supports_truncation(module):
+        parser.error(f"--truncation {args.truncation}: {type(module).__name__} has no truncation trick (only a "
+                     "style-based generator, gan_modules.StyleGAN, has an average style to truncate towards); "
+                     "drop --truncation.")
     labels = _sample_labels(parser, args, module.num_classes)
     num_samples = len(labels) if labels is not None else args.num_samples
     written = export_samples(module, out_dir, num_samples, args.seed, use_ema=not args.no_ema, labels=labels,
-                             nrow=args.per_class)
+                             nrow=args.per_class, truncation_psi=args.truncation)
     print(f"wrote {len(written)} files to {out_dir} (from {ckpt})")
     return written
 

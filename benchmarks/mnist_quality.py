@@ -34,7 +34,7 @@ from callbacks.fid import FID  # noqa: E402
 from main import cli_main  # noqa: E402
 
 CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
-           "sagan_mnist", "began_mnist", "bigan_mnist"]
+           "sagan_mnist", "began_mnist", "bigan_mnist", "stylegan_mnist"]
 BEST = "dcgan_r1_mnist"  # the lab's best MNIST recipe (configs/<BEST>.yaml)
 SMALL = ["--data.init_args.subset", "500"]  # a tenth of the offline digits
 DIFFAUGMENT = ["--model.init_args.augment", "gan_modules.augment.DiffAugment"]  # color,translation,cutout

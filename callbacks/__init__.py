@@ -17,10 +17,12 @@ from .monitors import CriticMonitor, ModeCollapseWatch, Throughput
 from .progress import ProgressBar
 from .reconstructions import Reconstructions
 from .samples import SampleGrid
+from .styles import StyleMixingGrid, TruncationStrip
 from .translations import TranslationGrid
 from .views import LatentInterpolation, ToyDataPlot
 from .wandb_logger import WandbLogger
 
 __all__ = ["FID", "CriticMonitor", "LatentInterpolation", "ModeCollapseWatch", "ProgressBar", "SampleGrid",
            "Throughput", "ToyDataPlot", "WandbLogger"]
-__all__ += ["AttentionMap", "ConditionalFID", "Reconstructions", "TranslationGrid"]
+__all__ += ["AttentionMap", "ConditionalFID", "Reconstructions", "StyleMixingGrid", "TranslationGrid",
+            "TruncationStrip"]

@@ -58,6 +58,15 @@ class Reconstructor(Observable, Protocol):
     data_shape: tuple[int, ...]
 
     def reconstruct(self, x: Tensor) -> Tensor: ...
+class StyleSampler(NoiseSampler, Protocol):
+    """A style-based generator: ``num_ws`` styles, ``sample(..., truncation_psi=...)`` and ``style_mix(...)``."""
+
+    # (one line above: callbacks quote it in their start-up error) truncation_psi pulls styles towards the average
+    # one; style_mix(z_coarse, z_fine, crossover) styles the first crossover layers by one latent, the rest by another
+
+    num_ws: int
+
+    def style_mix(self, z_coarse: Tensor, z_fine: Tensor, crossover: int) -> Tensor: ...
 
 
 def missing_members(module: Any, protocol: type) -> list[str]:

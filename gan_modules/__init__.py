@@ -10,7 +10,8 @@ from .bigan import BiGAN
 from .conditional import ACGAN, CGAN, ConditionalGAN
 from .cyclegan import CycleGAN
 from .gan import GANModule
+from .stylegan import StyleGAN
 from .variants import DCGAN, DRAGAN, GAN, LSGAN, SAGAN, SNGAN, WGAN, WGANGP
 
 __all__ = ["ACGAN", "BEGAN", "CGAN", "DCGAN", "DRAGAN", "GAN", "LSGAN", "SAGAN", "SNGAN", "WGAN", "WGANGP",
-           "AdversarialModule", "BiGAN", "ConditionalGAN", "CycleGAN", "GANModule"]
+           "AdversarialModule", "BiGAN", "ConditionalGAN", "CycleGAN", "GANModule", "StyleGAN"]

@@ -42,7 +42,15 @@ class DigitClassifier(L.LightningModule):
 
     def forward(self, x: Tensor) -> Tensor:
         """Logits for images in [-1, 1]."""
-        return self.head(self.features(x))
+        return self.head(self.features(self.fit_size(x)))
+
+    def fit_size(self, x: Tensor) -> Tensor:
+        """Images of another size (MNIST resized to 32 for StyleGAN) resized (bilinear) to the trained size, so
+        one classifier judges every MNIST config; real and generated images pass through the same resize."""
+        size = tuple(self.hparams.data_shape[1:])
+        if tuple(x.shape[-2:]) == size:
+            return x
+        return F.interpolate(x, size=size, mode="bilinear", antialias=True, align_corners=False)
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch
@@ -63,7 +71,7 @@ class ClassifierFeatures(nn.Module):
         self.num_features = classifier.num_features
 
     def forward(self, x: Tensor) -> Tensor:
-        return self.classifier.features(x)
+        return self.classifier.features(self.classifier.fit_size(x))
 
     def train(self, mode: bool = True) -> ClassifierFeatures:
         return super().train(False)  # stays in eval mode whatever its parent does

@@ -257,7 +257,8 @@ class GANModule(AdversarialModule):
             with torch.no_grad():
                 y = None if self.num_classes is None else torch.zeros(2, dtype=torch.long)
                 try:
-                    out = self.generate(torch.zeros(2, self.latent_dim), y)
+                    z = torch.zeros(2, self.latent_dim)  # the network itself: a recipe's generate() may train
+                    out = self.generator(z) if y is None else self.generator(z, y)
                 except RuntimeError as err:
                     raise ValueError(f"model.generator ({gen}) failed on a batch of noise of shape "
                                      f"(2, {self.latent_dim}): {err}") from err

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import importlib
+import inspect
 import os
 import shutil
 import tempfile
 from pathlib import Path
 
 import torch
+from torch import Tensor
 from torchvision.utils import save_image
 
 from .gan import GANModule
@@ -32,9 +34,14 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
 EXPORT_MARKER = ".gan_lab_export"
 
 
+def supports_truncation(module: GANModule) -> bool:
+    """Whether ``module.sample`` takes ``truncation_psi`` (a style-based generator with a ``w_avg``)."""
+    return "truncation_psi" in inspect.signature(module.sample).parameters
+
+
 def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64, seed: int = 0,
                    use_ema: bool = True, interpolation_steps: int = 10, labels: list[int] | None = None,
-                   nrow: int | None = None) -> list[Path]:
+                   nrow: int | None = None, truncation_psi: float | None = None) -> list[Path]:
     """Write ``num_samples`` samples (one PNG each, or a CSV for vector data), a grid and interpolation strips.
 
     A conditional model draws sample ``i`` of class ``labels[i]`` (classes drawn from ``seed`` when None) and
@@ -44,8 +51,12 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
     ``out_dir`` is replaced as a whole: the files are written into a temporary sibling folder that then takes
     its place, so an export never mixes with the files of an earlier one and a failed export leaves the
     earlier one untouched.  Only a missing or empty folder, or an earlier export (it holds the marker file
-    ``EXPORT_MARKER``), is replaced: any other folder is refused, never deleted.
+    ``EXPORT_MARKER``), is replaced: any other folder is refused, never deleted.  ``truncation_psi`` (StyleGAN)
+    pulls every sample towards the average style; None keeps the module's own setting.
     """
+    if truncation_psi is not None and not supports_truncation(module):
+        raise ValueError(f"truncation_psi={truncation_psi}: {type(module).__name__} has no truncation trick (it needs "
+                         "a mapping network's average style, as gan_modules.StyleGAN has); leave it out.")
     if isinstance(num_samples, bool) or not isinstance(num_samples, int) or num_samples < 1:
         raise ValueError(f"num_samples={num_samples}: must be an integer >= 1 (the number of samples to write).")
     out = Path(out_dir)
@@ -56,7 +67,8 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=out.parent))
     staging.chmod(0o755)  # mkdtemp makes it private; an export is an ordinary folder
     try:
-        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps, labels, nrow)
+        names = _write_samples(module, staging, num_samples, seed, use_ema, interpolation_steps, labels, nrow,
+                               truncation_psi)
         (staging / EXPORT_MARKER).write_text("written by `python main.py sample`; the next export here replaces "
                                              "this folder whole\n")
         _replace_folder(staging, out)
@@ -65,13 +77,20 @@ def export_samples(module: GANModule, out_dir: str | Path, num_samples: int = 64
     return [out / name for name in names]
 
 
+def _labelled(labels: Tensor | None) -> dict[str, Tensor]:
+    """``sample()``'s labels argument for a conditional model; nothing for the others, which take none."""
+    return {} if labels is None else {"labels": labels}
+
+
 def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, use_ema: bool,
-                   interpolation_steps: int, labels: list[int] | None = None, nrow: int | None = None) -> list[str]:
+                   interpolation_steps: int, labels: list[int] | None = None, nrow: int | None = None,
+                   truncation_psi: float | None = None) -> list[str]:
     """Write the export's files into ``out``; returns their names."""
     gen = torch.Generator().manual_seed(seed)
     z = torch.randn(num_samples, module.latent_dim, generator=gen)
     y = module.sample_labels(num_samples, labels, generator=gen)  # None for an unconditional model
-    samples = module.sample(z=z, use_ema=use_ema, labels=y).float().cpu()
+    options = {} if truncation_psi is None else {"truncation_psi": truncation_psi}
+    samples = module.sample(z=z, use_ema=use_ema, **options, **_labelled(y)).float().cpu()
     names = []
     if y is not None:
         names.append("labels.csv")
@@ -90,7 +109,7 @@ def _write_samples(module: GANModule, out: Path, num_samples: int, seed: int, us
     strip_labels = None if rows is None else rows.repeat_interleave(interpolation_steps)
     for kind in ("linear", "slerp"):
         strip = module.sample(z=interpolation_latents(ends[0], ends[1], interpolation_steps, kind == "slerp"),
-                              use_ema=use_ema, labels=strip_labels).float().cpu()
+                              use_ema=use_ema, **options, **_labelled(strip_labels)).float().cpu()
         names.append(f"interpolation_{kind}.png")
         save_image(strip, out / names[-1], nrow=interpolation_steps, normalize=True, value_range=(-1, 1))
     return names

@@ -17,7 +17,8 @@ from .conditional import (
 )
 from .dcgan import DCGANDiscriminator, DCGANGenerator
 from .mlp import MLPDiscriminator, MLPGenerator
+from .stylegan import StyleGANDiscriminator, StyleGANGenerator
 
 __all__ = ["ACGANDiscriminator", "ConditionalBatchNorm2d", "ConditionalDCGANGenerator", "ConditionalMLPDiscriminator",
            "ConditionalMLPGenerator", "DCGANDiscriminator", "DCGANGenerator", "MLPDiscriminator", "MLPGenerator",
-           "ProjectionDiscriminator", "SelfAttention2d"]
+           "ProjectionDiscriminator", "SelfAttention2d", "StyleGANDiscriminator", "StyleGANGenerator"]
