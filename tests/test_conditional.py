@@ -50,6 +50,17 @@ def test_conditional_batch_norm_with_one_class_is_batch_norm_with_its_affine_par
     torch.testing.assert_close(cbn.bn.running_mean, bn.running_mean)
 
 
+def test_the_conditional_dcgan_generator_depends_on_the_class_from_the_first_step():
+    from gan_modules.networks import ConditionalDCGANGenerator
+
+    torch.manual_seed(0)
+    z, zeros, fives = torch.randn(4, 16), torch.zeros(4, dtype=torch.long), torch.full((4,), 5)
+    g = ConditionalDCGANGenerator(16, (1, 28, 28), num_classes=10, width=8)
+    assert (g(z, zeros) - g(z, fives)).abs().mean() > 1e-3
+    blind = ConditionalDCGANGenerator(16, (1, 28, 28), num_classes=10, width=8, label_input=False)
+    torch.testing.assert_close(blind(z, zeros), blind(z, fives))  # batch norm's per-class scales start equal
+
+
 # ---------------------------------------------------------------------------------------------- labels to D
 class LabelBlindCritic(nn.Module):
     """A conditional critic that ignores the label: its penalties must equal the unconditional ones."""
