@@ -50,6 +50,17 @@ def test_conditional_batch_norm_with_one_class_is_batch_norm_with_its_affine_par
     torch.testing.assert_close(cbn.bn.running_mean, bn.running_mean)
 
 
+def test_the_conditional_dcgan_generator_depends_on_the_class_from_the_first_step():
+    from gan_modules.networks import ConditionalDCGANGenerator
+
+    torch.manual_seed(0)
+    z, zeros, fives = torch.randn(4, 16), torch.zeros(4, dtype=torch.long), torch.full((4,), 5)
+    g = ConditionalDCGANGenerator(16, (1, 28, 28), num_classes=10, width=8)
+    assert (g(z, zeros) - g(z, fives)).abs().mean() > 1e-3
+    blind = ConditionalDCGANGenerator(16, (1, 28, 28), num_classes=10, width=8, label_input=False)
+    torch.testing.assert_close(blind(z, zeros), blind(z, fives))  # batch norm's per-class scales start equal
+
+
 # ---------------------------------------------------------------------------------------------- labels to D
 class LabelBlindCritic(nn.Module):
     """A conditional critic that ignores the label: its penalties must equal the unconditional ones."""
@@ -279,3 +290,25 @@ def test_an_unconditional_model_on_labeled_data_keeps_working_and_loads_back(run
                   "--trainer.callbacks", "[]", *SMALL_RING)
     assert cli.model.num_classes is None and "num_classes" not in cli.model.hparams
     assert load_gan(Path(cli.run_dir, "checkpoints", "last.ckpt")).sample(3).shape == (3, 2)
+
+
+def test_sample_grid_has_a_row_per_class_and_strips_keep_their_class(tmp_path):
+    from types import SimpleNamespace
+
+    from callbacks import LatentInterpolation, SampleGrid
+
+    model = CGAN(num_classes=3, data_shape=(1, 8, 8), generator=spec(
+        "gan_modules.networks.ConditionalMLPGenerator", hidden=[8], output="tanh"))
+    asked = []
+    sample = model.sample
+    model.sample = lambda n=None, z=None, use_ema=True, labels=None: asked.append((z, labels)) or sample(
+        n, z, use_ema, labels)
+    trainer = SimpleNamespace(is_global_zero=True, loggers=[], default_root_dir=str(tmp_path))
+    SampleGrid(num_samples=16, nrow=4).run(trainer, model)
+    z, labels = asked[-1]
+    assert labels.tolist() == [c for c in range(3) for _ in range(4)]
+    assert all(torch.equal(z[:4], z[4 * c : 4 * c + 4]) for c in range(3))  # the same noise in every row
+    assert Image.open(next((tmp_path / "samples").glob("*.png"))).size == (4 * 10 + 2, 3 * 10 + 2)
+    LatentInterpolation(rows=4, steps=5).run(trainer, model)
+    for _, labels in asked[-2:]:
+        assert labels.view(4, 5).tolist() == [[r % 3] * 5 for r in range(4)]

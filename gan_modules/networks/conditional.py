@@ -89,7 +89,11 @@ class ConditionalBatchNorm2d(nn.Module):
 
 class ConditionalDCGANGenerator(nn.Module):
     """The DCGAN generator (``gan_modules.networks.DCGANGenerator``'s layout) with class-conditional batch norm
-    after every hidden layer, so the class shapes every scale of the image."""
+    after every hidden layer, so the class shapes every scale of the image.
+
+    Every class's scale and shift start equal (1 and 0) and Adam moves them about one learning rate per step,
+    so batch norm alone tells the classes apart only after thousands of steps; ``label_input`` also feeds the
+    one-hot class with z (CGAN's input, and AC-GAN's), which conditions the image from the first step."""
 
     def __init__(
         self,
@@ -98,11 +102,14 @@ class ConditionalDCGANGenerator(nn.Module):
         num_classes: int,           # label values 0..num_classes-1 (linked from the datamodule)
         width: int = 64,            # channels of the last hidden layer; the first has width * 2**(k-1)
         dcgan_init: bool = True,    # DCGAN's N(0, 0.02) initialisation of the convolutions
+        label_input: bool = True,   # also concatenate the one-hot class to z
     ) -> None:
         super().__init__()
         channels, base, k = dcgan_layout(data_shape, type(self).__name__)
         widths = [width * 2**i for i in reversed(range(k))]
-        self.convs = nn.ModuleList([nn.ConvTranspose2d(latent_dim, widths[0], base, 1, 0, bias=False)])
+        self.num_classes, self.label_input = num_classes, label_input
+        z_in = latent_dim + (num_classes if label_input else 0)
+        self.convs = nn.ModuleList([nn.ConvTranspose2d(z_in, widths[0], base, 1, 0, bias=False)])
         self.convs.extend(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False) for c_in, c_out in pairwise(widths))
         self.norms = nn.ModuleList(ConditionalBatchNorm2d(w, num_classes) for w in widths)
         self.to_image = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1)
@@ -110,6 +117,8 @@ class ConditionalDCGANGenerator(nn.Module):
             dcgan_init_(self)
 
     def forward(self, z: Tensor, y: Tensor) -> Tensor:
+        if self.label_input:
+            z = torch.cat([z, one_hot(y, self.num_classes, z)], dim=1)
         h = z.view(z.shape[0], -1, 1, 1)
         for conv, norm in zip(self.convs, self.norms, strict=True):
             h = F.relu(norm(conv(h), y))
