@@ -12,7 +12,7 @@
    predicted-class histogram to uniform, from 2,500 samples (EMA generator when there is one), always against
    the full 5k digits (the small-data rows too, as Karras et al. 2020 score against the whole set).
    Rows: the shipped MNIST configs (``CONFIGS``), the lab's best recipe on the 5k digits (``best``) and on 500
-   of them (a tenth) without augmentation, with DiffAugment and with ADA (``small``: the three rows).
+   of them (a tenth, 50 per class) without augmentation, with DiffAugment and with ADA (``small``: three rows).
 4. Times the first and the second FID evaluation of one model: the second reuses the cached real statistics.
 """
 
@@ -36,7 +36,8 @@ from main import cli_main  # noqa: E402
 CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
            "sagan_mnist", "began_mnist", "bigan_mnist", "stylegan_mnist"]
 BEST = "dcgan_r1_mnist"  # the lab's best MNIST recipe (configs/<BEST>.yaml)
-SMALL = ["--data.init_args.subset", "500"]  # a tenth of the offline digits
+# a tenth of the offline digits, 50 of each class (the offline files are sorted by class: their first 500 are zeros)
+SMALL = ["--data.init_args.data_dir", "{small_data}"]
 DIFFAUGMENT = ["--model.init_args.augment", "gan_modules.augment.DiffAugment"]  # color,translation,cutout
 # ADA with the paper's target 0.6 and interval 4; p may rise from 0 to 1 in 20k images instead of 500k, because a
 # run of a few minutes sees only some 100k images
@@ -88,6 +89,18 @@ def rows_of(names: list[str]) -> list[tuple[str, str, list[str]]]:
     return rows
 
 
+def balanced_subset(data_dir: str, root: Path, per_class: int = 50) -> str:
+    """Write the first ``per_class`` digits of each class of ``data_dir`` as MNIST files under ``root``."""
+    from datamodules import MNISTDataModule
+    from datamodules.mnist_offline import write_mnist
+
+    dm = MNISTDataModule(data_dir=data_dir, download=False)
+    dm.setup()
+    keep = torch.cat([(dm.labels == c).nonzero().flatten()[:per_class] for c in range(10)])
+    write_mnist(root, dm.images[keep, 0].numpy(), dm.labels[keep].numpy())
+    return str(root)
+
+
 def train(config: str, extra: list[str], budget: int, runs: str):
     """Train one row for ``budget`` seconds of wall-clock time; the CLI object."""
     return cli_main(["fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), "--runs_dir", runs,
@@ -96,11 +109,11 @@ def train(config: str, extra: list[str], budget: int, runs: str):
                      "--checkpoint.save_last", "false", "--checkpoint.save_top_k", "0", *extra, *QUIET])
 
 
-def use_full_set(cli) -> None:
-    """Point the run's data module at all the digits on disk, also when the model trained on a subset of them."""
+def use_full_set(cli, data_dir: str) -> None:
+    """Point the run's data module at all the digits of ``data_dir``, also when the model trained on fewer."""
     dm = cli.trainer.datamodule
-    if getattr(dm, "subset", None) is not None:
-        dm.subset, dm.images, dm.labels = None, None, None
+    if getattr(dm, "subset", None) is not None or dm.data_dir != data_dir:
+        dm.subset, dm.data_dir, dm.images, dm.labels = None, data_dir, None, None
         dm.setup()
 
 
@@ -121,6 +134,7 @@ def main() -> None:
     parser.add_argument("--classifier", help="a DigitClassifier checkpoint (default: train one)")
     parser.add_argument("--samples", type=int, default=2500)
     parser.add_argument("--grids", help="a folder: save each row's 8x8 sample grid there as mnist_<row>.png")
+    parser.add_argument("--data_dir", default="data", help="the full set of digits (MNIST files under it)")
     parser.add_argument("--smoke", action="store_true", help="10 s per row and 500 samples: does every row run?")
     args = parser.parse_args()
     if args.smoke:
@@ -131,17 +145,21 @@ def main() -> None:
         classifier = args.classifier or train_classifier(runs)
         cache = str(Path(runs, "fid-cache"))
         rows, timing, floor = [], None, None
+        small_data = None
         for name, config, extra in rows_wanted:
+            if "{small_data}" in extra and small_data is None:
+                small_data = balanced_subset(args.data_dir, Path(runs, "mnist-500"))
+            extra = [a.replace("{small_data}", str(small_data)) for a in extra]
             cli = train(config, extra, int(args.budget), runs)
             fid = FID(feature="classifier", weights_path=classifier, num_samples=args.samples,
                       kid_subset_size=min(1000, args.samples), cache_dir=cache)
             if floor is None:  # the real-vs-real floor first, on all the digits
                 floor_fid = FID(feature="classifier", weights_path=classifier, num_samples=2500,
                                 kid_subset_size=1000, cache_dir=str(Path(runs, "floor-cache")))
-                use_full_set(cli)
+                use_full_set(cli, args.data_dir)
                 floor = half_vs_half(floor_fid, cli.trainer, cli.model)
                 print("real vs real (half vs half)", {k: round(v, 4) for k, v in floor.items()}, flush=True)
-            use_full_set(cli)
+            use_full_set(cli, args.data_dir)
             start = time.perf_counter()
             scores = fid.evaluate(cli.trainer, cli.model)
             first = time.perf_counter() - start
