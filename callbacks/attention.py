@@ -7,7 +7,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
-from torch import Tensor
+from torch import Tensor, nn
 from torchvision.utils import save_image
 
 from gan_modules.networks.attention import SelfAttention2d
@@ -39,7 +39,8 @@ class AttentionMap(GeneratorStepCallback):
 
     def setup(self, trainer: L.Trainer, pl_module: Any, stage: str) -> None:
         super().setup(trainer, pl_module, stage)
-        if not any(isinstance(m, SelfAttention2d) for m in pl_module.generator.modules()):
+        generator = getattr(pl_module, "generator", None)
+        if not isinstance(generator, nn.Module) or not any(isinstance(m, SelfAttention2d) for m in generator.modules()):
             raise TypeError(f"AttentionMap: {type(pl_module).__name__}'s generator has no SelfAttention2d block; give "
                             "it one (model.init_args.generator.init_args.attention: <side>) or remove the callback.")
 
