@@ -12,20 +12,20 @@ from typing import Any
 from torch import Tensor
 
 from .identity import files_identity
-from .images import CelebADataModule
+from .images import CelebADataModule, read_celeba_attributes
 from .unpaired import DOMAINS, ListedImages, UnpairedDataModule
 
-ATTRIBUTES_FILE = "list_attr_celeba.txt"
+ATTRIBUTES_FILE = CelebADataModule.ATTRIBUTES_FILE
 
 
 def read_attribute(path: Path, attribute: str) -> dict[str, bool]:
-    """File name -> whether the face has ``attribute``, from a ``list_attr_celeba.txt``."""
-    lines = path.read_text().splitlines()
-    names = lines[1].split()
+    """File name -> whether the face has ``attribute``, from a ``list_attr_celeba.txt`` (the conditional CelebA's
+    parser, :func:`datamodules.images.read_celeba_attributes`)."""
+    names, table = read_celeba_attributes(path)
     if attribute not in names:
         raise ValueError(f"data.attribute={attribute!r} is not in {path}; its attributes are: {', '.join(names)}")
-    column = names.index(attribute) + 1
-    return {fields[0]: fields[column] == "1" for fields in (line.split() for line in lines[2:]) if fields}
+    column = names.index(attribute)
+    return {name: row[column] == 1 for name, row in table.items()}
 
 
 class CelebAAttributeDataModule(UnpairedDataModule):
