@@ -250,3 +250,42 @@ def test_reconstructions_put_each_row_of_originals_above_its_reconstructions(tmp
     for r, c, i in [(0, 0, 0), (0, 1, 1), (2, 0, 2), (2, 1, 3)]:  # rows 0 and 2: originals; 1 and 3: -x
         torch.testing.assert_close(cell(r, c), (real[i, 0] + 1) / 2, atol=1 / 255, rtol=0)
         torch.testing.assert_close(cell(r + 1, c), (1 - real[i, 0]) / 2, atol=1 / 255, rtol=0)
+
+
+@pytest.mark.parametrize("net", ["generator", "projection", "acgan"])
+def test_conditional_networks_take_the_attention_block_and_start_as_without_it(net):
+    """Conditional SAGAN: the conditional networks place the block on the chosen side; at gamma 0 they compute
+    what the same weights compute with the block skipped."""
+    from gan_modules.networks import ACGANDiscriminator, ConditionalDCGANGenerator, ProjectionDiscriminator
+
+    torch.manual_seed(0)
+    shape, y = (1, 28, 28), torch.tensor([0, 3, 7])
+    make = {"generator": lambda a: ConditionalDCGANGenerator(16, shape, 10, width=8, attention=a),
+            "projection": lambda a: ProjectionDiscriminator(shape, 10, width=8, attention=a),
+            "acgan": lambda a: ACGANDiscriminator(shape, 10, width=8, attention=a)}[net]
+    with_block = make(14)
+    blocks = [m for m in with_block.modules() if isinstance(m, SelfAttention2d)]
+    assert len(blocks) == 1
+    seen = []
+    blocks[0].register_forward_hook(lambda _, inputs, out: seen.append(inputs[0].shape[-1]))
+    x = torch.randn(3, 16) if net == "generator" else torch.randn(3, *shape)
+    with_block.eval()
+    out = with_block(x, y)
+    assert seen == [14]
+    blocks[0].forward = lambda h: h  # skip the block: the same output, since gamma starts at 0
+    torch.testing.assert_close(with_block(x, y), out, rtol=0, atol=0)
+    with pytest.raises(ValueError, match=r"attention=5: no hidden feature map of that side"):
+        make(5)
+
+
+def test_spectral_norm_on_a_conditional_generator_leaves_the_per_class_gains_alone():
+    """SAGAN's generator spectral norm covers convolutions, not conditional batch norm's per-class scale and shift
+    tables: the shift starts at zero, whose spectral norm of 0 made the first step NaN."""
+    from gan_modules.networks import ConditionalBatchNorm2d, ConditionalDCGANGenerator
+    from gan_modules.networks.common import apply_spectral_norm
+
+    g = apply_spectral_norm(ConditionalDCGANGenerator(16, (1, 28, 28), 10, width=8, attention=14))
+    assert all(is_parametrized(m) for m in g.convs)
+    norms = [m for m in g.modules() if isinstance(m, ConditionalBatchNorm2d)]
+    assert norms and not any(is_parametrized(m.weight) or is_parametrized(m.bias) for m in norms)
+    assert torch.isfinite(g(torch.randn(4, 16), torch.arange(4))).all()

@@ -57,10 +57,16 @@ def norm1d(kind: Norm, features: int) -> nn.Module:
 
 def apply_spectral_norm(module: nn.Module) -> nn.Module:
     """Put torch's spectral-norm parametrisation on every linear and convolutional layer (Miyato et al. 2018), and
-    on class embeddings (a projection discriminator's, Miyato & Koyama 2018)."""
+    on class embeddings (a projection discriminator's, Miyato & Koyama 2018).
+
+    The layers inside a module marked ``spectral_norm_exempt`` (a class-conditional norm's per-class scales and
+    shifts) are left alone: they are gains, not weight matrices (SAGAN and BigGAN do not normalise them), and a
+    shift table starts at zero, whose spectral norm is 0: dividing by it gives NaN at the first step."""
+    exempt = {id(m) for owner in module.modules() if getattr(owner, "spectral_norm_exempt", False)
+              for m in owner.modules()}
     for layer in list(module.modules()):
         if (isinstance(layer, (nn.Linear, nn.Conv1d, nn.Conv2d, nn.ConvTranspose2d, nn.Embedding))
-                and not is_parametrized(layer)):
+                and not is_parametrized(layer) and id(layer) not in exempt):
             nn.utils.parametrizations.spectral_norm(layer)
     return module
 

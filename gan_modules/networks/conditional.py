@@ -19,8 +19,9 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from .attention import SelfAttention2d
 from .common import Activation, Norm, dcgan_init_, numel
-from .dcgan import DCGANDiscriminator, dcgan_layout
+from .dcgan import DCGANDiscriminator, attention_index, dcgan_layout
 from .mlp import MLPDiscriminator, MLPGenerator
 
 
@@ -74,6 +75,8 @@ class ConditionalBatchNorm2d(nn.Module):
     """Batch norm without its own affine map, then a scale and shift chosen by the class: with one class it is
     ``nn.BatchNorm2d`` whose weight and bias are that class's rows."""
 
+    spectral_norm_exempt = True  # per-class gains, not weights: apply_spectral_norm leaves them alone
+
     def __init__(self, num_features: int, num_classes: int) -> None:
         super().__init__()
         self.bn = nn.BatchNorm2d(num_features, affine=False)
@@ -103,6 +106,7 @@ class ConditionalDCGANGenerator(nn.Module):
         width: int = 64,            # channels of the last hidden layer; the first has width * 2**(k-1)
         dcgan_init: bool = True,    # DCGAN's N(0, 0.02) initialisation of the convolutions
         label_input: bool = True,   # also concatenate the one-hot class to z
+        attention: int | None = None,  # side of the hidden feature maps given a self-attention block (SAGAN)
     ) -> None:
         super().__init__()
         channels, base, k = dcgan_layout(data_shape, type(self).__name__)
@@ -113,6 +117,9 @@ class ConditionalDCGANGenerator(nn.Module):
         self.convs.extend(nn.ConvTranspose2d(c_in, c_out, 4, 2, 1, bias=False) for c_in, c_out in pairwise(widths))
         self.norms = nn.ModuleList(ConditionalBatchNorm2d(w, num_classes) for w in widths)
         self.to_image = nn.ConvTranspose2d(widths[-1], channels, 4, 2, 1)
+        # after hidden layer `at` (the one whose maps have side `attention`), as in DCGANGenerator
+        self.attention_at = attention_index(attention, [base * 2**i for i in range(k)], type(self).__name__)
+        self.attention = None if self.attention_at is None else SelfAttention2d(widths[self.attention_at])
         if dcgan_init:
             dcgan_init_(self)
 
@@ -120,15 +127,19 @@ class ConditionalDCGANGenerator(nn.Module):
         if self.label_input:
             z = torch.cat([z, one_hot(y, self.num_classes, z)], dim=1)
         h = z.view(z.shape[0], -1, 1, 1)
-        for conv, norm in zip(self.convs, self.norms, strict=True):
+        for i, (conv, norm) in enumerate(zip(self.convs, self.norms, strict=True)):
             h = F.relu(norm(conv(h), y))
+            if i == self.attention_at:
+                h = self.attention(h)
         return torch.tanh(self.to_image(h))
 
 
-def _dcgan_trunk(data_shape: Sequence[int], width: int, norm: Norm, dcgan_init: bool) -> tuple[nn.Sequential, int]:
-    """The DCGAN discriminator without its last (scoring) convolution, and its output channels."""
+def _dcgan_trunk(data_shape: Sequence[int], width: int, norm: Norm, dcgan_init: bool,
+                 attention: int | None = None) -> tuple[nn.Sequential, int]:
+    """The DCGAN discriminator (with SAGAN's attention block if asked) without its last (scoring) convolution, and
+    its output channels."""
     _, _, k = dcgan_layout(data_shape, "the conditional discriminator")
-    net = DCGANDiscriminator(data_shape, width, norm, dcgan_init).net
+    net = DCGANDiscriminator(data_shape, width, norm, dcgan_init, attention).net
     return nn.Sequential(*list(net)[:-1]), width * 2 ** (k - 1)
 
 
@@ -147,9 +158,10 @@ class ProjectionDiscriminator(nn.Module):
         width: int = 64,             # channels of the first layer; doubled at every stride-2 layer
         norm: Norm = "none",         # after every layer but the first
         dcgan_init: bool = True,     # DCGAN's N(0, 0.02) initialisation of the convolutions
+        attention: int | None = None,  # side of the hidden feature maps given a self-attention block (SAGAN)
     ) -> None:
         super().__init__()
-        self.trunk, features = _dcgan_trunk(data_shape, width, norm, dcgan_init)
+        self.trunk, features = _dcgan_trunk(data_shape, width, norm, dcgan_init, attention)
         self.psi = nn.Linear(features, 1)
         self.embed = nn.Embedding(num_classes, features)
         nn.init.normal_(self.embed.weight, 0.0, 0.02)
@@ -176,9 +188,10 @@ class ACGANDiscriminator(nn.Module):
         width: int = 64,             # channels of the first layer; doubled at every stride-2 layer
         norm: Norm = "batch",        # after every layer but the first
         dcgan_init: bool = True,     # DCGAN's N(0, 0.02) initialisation
+        attention: int | None = None,  # side of the hidden feature maps given a self-attention block (SAGAN)
     ) -> None:
         super().__init__()
-        self.trunk, features = _dcgan_trunk(data_shape, width, norm, dcgan_init)
+        self.trunk, features = _dcgan_trunk(data_shape, width, norm, dcgan_init, attention)
         _, base, _ = dcgan_layout(data_shape, type(self).__name__)
         self.source = nn.Linear(features * base * base, 1)
         self.classes = nn.Linear(features * base * base, num_classes)
