@@ -1,5 +1,6 @@
 """CycleGAN (Zhu et al. 2017): its losses on known inputs, the image pool, exact resume, DDP, translate, data errors."""
 
+import shutil
 
 import pytest
 import torch
@@ -164,8 +165,11 @@ def test_missing_or_empty_domain_folder_fails_at_start_up(run_fit, tmp_path, pro
     assert not any((tmp_path / "runs").rglob("*.ckpt"))  # before any training
 
 
-def test_unpaired_folders_skip_an_unreadable_file_and_crop(tiny_unpaired):
-    dm = UnpairedImageDataModule(data_dir=str(tiny_unpaired), load_size=36, crop_size=32, batch_size=2,
+def test_unpaired_folders_skip_an_unreadable_file_and_crop(tiny_unpaired, tmp_path):
+    # a copy of its own: the decode cache an earlier test left in the shared fixture would skip the decoding
+    # (and so the warning) here
+    data = shutil.copytree(tiny_unpaired, tmp_path / "unpaired", ignore=shutil.ignore_patterns(".gan_lab_cache"))
+    dm = UnpairedImageDataModule(data_dir=str(data), load_size=36, crop_size=32, batch_size=2,
                                  num_workers=0)
     with pytest.warns(UserWarning, match=r"broken\.png"):
         dm.setup()
