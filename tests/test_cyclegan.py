@@ -179,12 +179,15 @@ def test_unpaired_folders_skip_an_unreadable_file_and_crop(tiny_unpaired, tmp_pa
     assert dm.test_images("B", 2).shape == (2, 3, 32, 32)
 
 
-def test_celeba_attribute_domains_from_the_real_file_format(tiny_celeba_attributes):
+def test_celeba_attribute_domains_from_the_real_file_format(tiny_celeba_attributes, tmp_path):
     from datamodules.celeba_attributes import CelebAAttributeDataModule, read_attribute
 
     has = read_attribute(tiny_celeba_attributes / "list_attr_celeba.txt", "Eyeglasses")
     assert [name for name, yes in has.items() if yes] == [f"{i:06d}.jpg" for i in range(2, 22, 2)]
-    dm = CelebAAttributeDataModule(data_dir=str(tiny_celeba_attributes), load_size=36, crop_size=32, num_test=2,
+    # a copy of its own (the faces stay linked): a config test may have left a decode cache in the fixture
+    data = shutil.copytree(tiny_celeba_attributes, tmp_path / "celeba", symlinks=True,
+                           ignore=shutil.ignore_patterns(".gan_lab_cache"))
+    dm = CelebAAttributeDataModule(data_dir=str(data), load_size=36, crop_size=32, num_test=2,
                                    num_workers=0, batch_size=2)
     with pytest.warns(UserWarning, match=r"000021\.jpg"):  # the broken face (without glasses) is named, left out
         dm.setup()
