@@ -4,8 +4,9 @@ import torch
 
 
 def test_gan_learns_the_standard_normal(run_fit):
-    # 3,000 generator steps (15,000 critic steps at n_critic 5); samples from an EMA of the generator, which
-    # damps the oscillation GANs keep up
+    # 3,000 generator steps (15,000 critic steps at n_critic 5), the learning rates decayed to zero over the second
+    # half (the config's schedule); samples from an EMA of the generator. Both damp the oscillation GANs keep up:
+    # seeds 0, 1, 2 ended with means -0.044, -0.012, 0.008 (seed 0 without the decay: 0.19)
     cli = run_fit("gan_gaussian1d.yaml", "--trainer.max_steps", "3000", "--model.init_args.ema_decay", "0.99")
     assert cli.model.g_steps == 3000
     torch.manual_seed(0)
