@@ -21,6 +21,7 @@ against 10 ms for a forward and backward of 64 MNIST digits with these ops (meas
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 
 import torch
@@ -30,11 +31,12 @@ from torch import Tensor, nn
 Metrics = dict[str, Tensor]
 
 
-class Augment(nn.Module):
+class Augment(nn.Module, ABC):
     """A differentiable, per-sample random augmentation of a batch of images ``(N, C, H, W)``."""
 
+    @abstractmethod
     def forward(self, x: Tensor) -> Tensor:
-        raise NotImplementedError
+        """The batch augmented, each sample with its own random draw."""
 
     def observe(self, real_scores: Tensor, all_reduce: Callable[[Tensor], Tensor] | None = None) -> Metrics:
         """Called once per discriminator step with D's detached scores of the (augmented) real batch; returns
