@@ -43,19 +43,19 @@ def train(runs: str, steps: int, budget: float, data_dir: str, extra: list[str] 
                      "--model.init_args.d_scheduler.total", str(steps), "--checkpoint.save_last", "false", *extra])
 
 
-def steps_for(budget: float, runs: str, data_dir: str, probe_steps: int = 30) -> int:
+def steps_for(budget: float, runs: str, data_dir: str, extra: list[str] = (), probe_steps: int = 30) -> int:
     """Generator steps that fit in ``budget`` seconds, from the time of ``probe_steps`` (start-up excluded).
 
     A first short run warms up imports and caches, so both timed runs have the same start-up; the margin covers
     a machine that gets busier (on this shared CPU the first 20-minute run made 64% of what a plain estimate
     from the probe, without the warm-up, predicted).
     """
-    train(runs, 2, 3600, data_dir)
+    train(runs, 2, 3600, data_dir, extra)
     start = time.perf_counter()
-    train(runs, 5, 3600, data_dir)
+    train(runs, 5, 3600, data_dir, extra)
     startup = time.perf_counter() - start
     start = time.perf_counter()
-    train(runs, 5 + probe_steps, 3600, data_dir)
+    train(runs, 5 + probe_steps, 3600, data_dir, extra)
     per_step = max(time.perf_counter() - start - startup, 1e-3) / probe_steps
     return max(int(0.85 * (budget - startup) / per_step), 10)
 
@@ -79,14 +79,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--budget", type=float, default=1200.0, help="training seconds (default: 20 minutes)")
     parser.add_argument("--steps", type=int, help="generator steps (default: what the budget allows, probed)")
-    parser.add_argument("--classifier", default="/work/cache/classifier.ckpt", help="a DigitClassifier checkpoint")
+    parser.add_argument("--classifier", default="runs/classifier_mnist/*/checkpoints/last.ckpt",
+                        help="a DigitClassifier checkpoint (a glob takes the newest)")
     parser.add_argument("--data_dir", default=str(ROOT / "data"), help="torchvision's MNIST root (offline 5k)")
     parser.add_argument("--smoke", action="store_true", help="10 steps, to check the script runs")
     args, extra = parser.parse_known_args()  # the rest goes to fit, e.g. --model.init_args.identity_weight=0
     os.environ.setdefault("WANDB_MODE", "offline")
-    classifier = DigitClassifier.load_from_checkpoint(args.classifier, map_location="cpu").eval()
+    from callbacks.fid import newest_match
+
+    classifier = DigitClassifier.load_from_checkpoint(newest_match(args.classifier), map_location="cpu").eval()
     with tempfile.TemporaryDirectory() as runs:
-        steps = 10 if args.smoke else args.steps or steps_for(args.budget, runs, args.data_dir)
+        steps = 10 if args.smoke else args.steps or steps_for(args.budget, runs, args.data_dir, extra)
         print(f"training for {steps} generator steps (budget {args.budget:.0f} s)", flush=True)
         start = time.perf_counter()
         cli = train(runs, steps, args.budget, args.data_dir, extra)

@@ -136,7 +136,7 @@ def main() -> None:
     parser.add_argument("--grids", help="a folder: save each row's 8x8 sample grid there as mnist_<row>.png")
     parser.add_argument("--data_dir", default="data", help="the full set of digits (MNIST files under it)")
     parser.add_argument("--smoke", action="store_true", help="10 s per row and 500 samples: does every row run?")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()  # the rest goes to every row's fit, e.g. --data.init_args.batch_size 32
     if args.smoke:
         args.budget, args.samples = 10.0, 500
     rows_wanted = rows_of(args.configs)
@@ -150,7 +150,7 @@ def main() -> None:
             if "{small_data}" in extra and small_data is None:
                 small_data = balanced_subset(args.data_dir, Path(runs, "mnist-500"))
             extra = [a.replace("{small_data}", str(small_data)) for a in extra]
-            cli = train(config, extra, int(args.budget), runs)
+            cli = train(config, [*extra, *overrides], int(args.budget), runs)
             fid = FID(feature="classifier", weights_path=classifier, num_samples=args.samples,
                       kid_subset_size=min(1000, args.samples), cache_dir=cache)
             if floor is None:  # the real-vs-real floor first, on all the digits
@@ -175,7 +175,8 @@ def main() -> None:
 
     print(f"\nOffline 5k MNIST, {args.budget:.0f} s of training per row on "
           f"{'GPU' if torch.cuda.is_available() else f'CPU ({torch.get_num_threads()} threads)'}, "
-          f"{args.samples} samples against all 5k digits, features of the project's digit classifier\n")
+          f"{args.samples} samples against all 5k digits, features of the project's digit classifier"
+          f"{'; every row with ' + ' '.join(overrides) if overrides else ''}\n")
     print("| row | G steps | FID | FID / floor | KID | classes | class KL |\n|---|---|---|---|---|---|---|")
     print(f"| real vs real (half vs half) | - | {floor['val/fid']:.3f} | 1.0 | {floor['val/kid']:.4f} | "
           f"{floor['val/classes']:.0f} | {floor['val/class_kl']:.4f} |")

@@ -85,7 +85,7 @@ def main() -> None:
     parser.add_argument("--data_dir", default="data", help="torchvision's MNIST root (offline: make mnist-offline)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--smoke", action="store_true", help="5 s per row, 2,000 samples: checks the script runs")
-    args = parser.parse_args()
+    args, overrides = parser.parse_known_args()  # the rest goes to every row's fit, e.g. --data.init_args.batch_size 32
     if args.smoke:
         args.budget, args.samples = 5.0, 2_000
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -101,7 +101,7 @@ def main() -> None:
             config, extra = ROWS[name]
             start = time.perf_counter()
             try:
-                cli = train(config, extra, args.budget, runs, data)
+                cli = train(config, [*extra, *overrides], args.budget, runs, data)
             except Exception as err:  # a failed row is reported, not hidden
                 rows.append((name, config, None, time.perf_counter() - start, f"failed: {err}"))
                 print(name, "failed:", err, flush=True)
@@ -119,7 +119,8 @@ def main() -> None:
 
     threads = "GPU" if torch.cuda.is_available() else f"CPU, {torch.get_num_threads()} thread(s)"
     print(f"\nStacked MNIST (offline 5k digits), {args.budget:.0f} s of training per row on {threads}, "
-          f"{args.samples:,} samples per row, each channel read by the digit classifier\n")
+          f"{args.samples:,} samples per row, each channel read by the digit classifier"
+          f"{'; every row with ' + ' '.join(overrides) if overrides else ''}\n")
     print("| row | config | G steps | wall s | modes (of 1000) | KL |\n|---|---|---|---|---|---|")
     if floor is not None:
         by_classifier, by_labels, n = floor
