@@ -22,7 +22,8 @@ class ConditionalFID(FID):
     for a conditional model, every ``every_n_steps`` generator steps:
 
     * ``val/label_accuracy``: the share of samples the digit classifier reads as the class they were drawn for
-      (``feature: classifier`` only), and ``val/label_accuracy_min``, the worst class's share;
+      (``feature: classifier`` only), ``val/label_accuracy_min``, the worst class's share, and each class's
+      ``val/label_accuracy/<class>``;
     * ``val/intra_fid``: FID computed per class (samples of class c against the real samples of class c, in the
       same feature space) and averaged over the classes (Miyato & Koyama 2018).
 
@@ -75,7 +76,8 @@ class ConditionalFID(FID):
         return scores
 
     def class_scores(self, trainer: L.Trainer, pl_module: Any) -> dict[str, float]:
-        """``val/intra_fid`` and (with the classifier) ``val/label_accuracy``, ``val/label_accuracy_min``."""
+        """``val/intra_fid`` and (with the classifier) ``val/label_accuracy``, ``val/label_accuracy_min`` and each
+        class's ``val/label_accuracy/<class>``."""
         device, classes = pl_module.device, pl_module.num_classes
         extractor = self.build_extractor().to(device)
         real = self.class_statistics(trainer, device)
@@ -83,7 +85,7 @@ class ConditionalFID(FID):
             raise ValueError(f"the data have {len(real)} classes, the model {classes}")
         per_class = self.per_class or max(self.num_samples // classes, 2)
         gen = torch.Generator().manual_seed(self.seed)
-        fids, accuracy = [], []
+        fids, accuracy = [], {}
         for c in range(classes):
             if c >= len(real) or int(real[c]["n"]) < 2:
                 continue  # a class with (almost) no real samples has no real statistics to compare with
@@ -102,10 +104,12 @@ class ConditionalFID(FID):
                     if self.feature == "classifier":
                         hits += int((extractor.classifier(fake).argmax(1) == c).sum())
             fids.append(float(fid.compute()))
-            accuracy.append(hits / per_class)
+            accuracy[c] = hits / per_class
         scores = {"val/intra_fid": sum(fids) / len(fids)}
         if self.feature == "classifier":
-            scores |= {"val/label_accuracy": sum(accuracy) / len(accuracy), "val/label_accuracy_min": min(accuracy)}
+            scores |= {"val/label_accuracy": sum(accuracy.values()) / len(accuracy),
+                       "val/label_accuracy_min": min(accuracy.values())}
+            scores |= {f"val/label_accuracy/{c}": a for c, a in accuracy.items()}  # which class is weak
         return scores
 
 

@@ -264,6 +264,9 @@ def test_conditional_fid_logs_label_accuracy_and_intra_fid(run_fit, tiny_mnist, 
     fid.setup(cli.trainer, cli.model, "fit")
     scores = fid.evaluate(cli.trainer, cli.model)
     assert 0.0 <= scores["val/label_accuracy_min"] <= scores["val/label_accuracy"] <= 1.0
+    per_class = [scores[f"val/label_accuracy/{c}"] for c in range(10)]
+    assert min(per_class) == scores["val/label_accuracy_min"]
+    assert sum(per_class) / 10 == pytest.approx(scores["val/label_accuracy"])
     assert torch.isfinite(torch.tensor(scores["val/intra_fid"])) and scores["val/intra_fid"] >= 0
     again = fid.evaluate(cli.trainer, cli.model)  # fixed per-class noise, cached real statistics: the same
     assert again["val/intra_fid"] == scores["val/intra_fid"]
