@@ -61,18 +61,34 @@ def steps_for(budget: float, runs: str, data_dir: str, extra: list[str] = (), pr
 
 
 @torch.no_grad()
-def evaluate(model, dm, classifier: DigitClassifier, batch: int = 256) -> dict[str, float]:
-    """Classifier accuracy on the UCI digits before and after G, and the mean cycle error on them."""
+def evaluate(model, dm, classifier: DigitClassifier, batch: int = 256) -> dict[str, object]:
+    """Classifier accuracy on the UCI digits before and after G (overall and per digit), and the mean cycle
+    error on them."""
     images, labels = uint8_to_unit(dm.train["A"]), dm.labels_a
-    plain = translated = 0
-    cycle = 0.0
-    for x, y in zip(images.split(batch), labels.split(batch), strict=True):
+    plain, translated, cycle = [], [], 0.0
+    for x in images.split(batch):
         fake = model.translate(x, "AtoB")
-        plain += int((classifier(x).argmax(1) == y).sum())
-        translated += int((classifier(fake).argmax(1) == y).sum())
+        plain.append(classifier(x).argmax(1))
+        translated.append(classifier(fake).argmax(1))
         cycle += float((model.translate(fake, "BtoA") - x).abs().mean(dim=(1, 2, 3)).sum())
-    n = len(labels)
-    return {"plain": plain / n, "translated": translated / n, "cycle": cycle / n}
+    hits = {"plain": torch.cat(plain) == labels, "translated": torch.cat(translated) == labels}
+    scores: dict[str, object] = {name: float(h.float().mean()) for name, h in hits.items()}
+    for name, h in hits.items():
+        scores[f"{name}_per_digit"] = [float(h[labels == d].float().mean()) for d in range(10)]
+    return scores | {"cycle": cycle / len(labels)}
+
+
+def save_translations(model, dm, path: str, per_digit: int = 4) -> None:
+    """A grid of UCI digits (odd columns) beside their translations (even columns), ``per_digit`` of each digit."""
+    from torchvision.utils import save_image
+
+    labels = dm.labels_a
+    idx = torch.cat([torch.nonzero(labels == d)[:per_digit, 0] for d in range(10)])
+    real = uint8_to_unit(dm.train["A"][idx])
+    with torch.no_grad():
+        fake = model.translate(real, "AtoB").cpu()
+    pairs = torch.stack([real, fake], 1).flatten(0, 1)  # a, G(a), a, G(a), ...
+    save_image(pairs, path, nrow=2 * per_digit, normalize=True, value_range=(-1, 1), padding=1)
 
 
 def main() -> None:
@@ -82,6 +98,7 @@ def main() -> None:
     parser.add_argument("--classifier", default="runs/classifier_mnist/*/checkpoints/last.ckpt",
                         help="a DigitClassifier checkpoint (a glob takes the newest)")
     parser.add_argument("--data_dir", default=str(ROOT / "data"), help="torchvision's MNIST root (offline 5k)")
+    parser.add_argument("--grid", help="save UCI digits beside their translations to this PNG")
     parser.add_argument("--smoke", action="store_true", help="10 steps, to check the script runs")
     args, extra = parser.parse_known_args()  # the rest goes to fit, e.g. --model.init_args.identity_weight=0
     os.environ.setdefault("WANDB_MODE", "offline")
@@ -96,6 +113,8 @@ def main() -> None:
         seconds = time.perf_counter() - start
         model = cli.model.eval()
         scores = evaluate(model, cli.datamodule, classifier)
+        if args.grid:
+            save_translations(model, cli.datamodule, args.grid)
     threads = torch.get_num_threads()
     print(f"\nCycleGAN, UCI digits (A) -> MNIST style (B), configs/cyclegan_digits.yaml: {model.g_steps} generator "
           f"steps of {steps} planned in {seconds:.0f} s (budget {args.budget:.0f} s) on "
@@ -105,6 +124,9 @@ def main() -> None:
     print("| input to the MNIST classifier | accuracy |\n|---|---|")
     print(f"| (a) UCI digits, plainly upscaled | {scores['plain']:.1%} |")
     print(f"| (b) UCI digits translated by G (A -> B) | {scores['translated']:.1%} |")
+    print("\n| digit | " + " | ".join(map(str, range(10))) + " |\n" + "|---" * 11 + "|")
+    for name, row in (("(a) plain", "plain_per_digit"), ("(b) translated", "translated_per_digit")):
+        print(f"| {name} | " + " | ".join(f"{v:.0%}" for v in scores[row]) + " |")
     print(f"\nmean cycle reconstruction error |F(G(a)) - a|: {scores['cycle']:.4f} (pixels in [-1, 1])")
 
 
