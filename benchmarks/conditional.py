@@ -111,7 +111,7 @@ def mnist(runs: str, budget: int, configs: list[str], classifier: str, per_class
                              kid_subset_size=1000, per_class=per_class, cache_dir=str(Path(runs, "fid-cache")))
         scores = fid.evaluate(cli.trainer, cli.model)
         rows.append((config, cli.model.g_steps, scores))
-        print(config, cli.model.g_steps, {k: round(v, 4) for k, v in scores.items()}, flush=True)  # per digit too
+        print(config, cli.model.g_steps, {k: round(v, 4) for k, v in scores.items()}, flush=True)
     print(f"\n(b) Conditional MNIST on the offline 5k digits, {budget} s of training per config on "
           f"{torch.get_num_threads()} CPU thread(s); {per_class} samples per digit judged by the lab's digit "
           "classifier (accuracy: read as the asked digit; intra-FID: per-digit FID in its feature space, "
