@@ -335,6 +335,10 @@ class AdversarialModule(L.LightningModule, ABC):
         self._rng_to_restore = state.get("rng")
 
     def on_fit_start(self) -> None:
+        if self.trainer.precision in ("16-true", "bf16-true"):
+            # the samplers, callbacks and FID feed float32 inputs: half weights would fail after training
+            raise ValueError(f"trainer.precision={self.trainer.precision}: half-precision weights are not supported "
+                             "by the GAN lab; use bf16-mixed (or 16-mixed on a GPU), which keeps float32 weights.")
         for config in self.trainer.lr_scheduler_configs:
             if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or config.interval not in \
                     SCHEDULER_INTERVALS:

@@ -86,3 +86,11 @@ def test_fast_path_on_gpu_computes_the_same_training_as_the_default_path(run_fit
                    "--model.init_args.channels_last", "true", "--data.init_args.data_on_device", "true")
     for key, value in default.model.latest_metrics.items():
         assert fast.model.latest_metrics[key] == pytest.approx(value, rel=1e-2, abs=1e-3), key
+
+
+@pytest.mark.parametrize("precision", ["bf16-true", "16-true"])
+def test_half_precision_weights_are_refused_at_start_up(run_fit, tmp_path, precision):
+    # samplers and callbacks feed float32 inputs: such a run used to train, then fail at its first sample grid
+    with pytest.raises(ValueError, match=rf"trainer.precision={precision}: .* use bf16-mixed"):
+        run_fit("wgan_gp_ring.yaml", "--trainer.max_steps", "2", "--trainer.precision", precision)
+    assert not any((tmp_path / "runs").rglob("*.ckpt"))
