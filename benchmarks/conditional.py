@@ -139,7 +139,7 @@ def main() -> None:
     parser.add_argument("--smoke", action="store_true", help="a few seconds per row, to check the script")
     args = parser.parse_args()
     os.environ.setdefault("WANDB_MODE", "offline")
-    from callbacks.fid import newest_match
+    from gan_modules.classifier import newest_match
 
     ring_extra: list[str] = []
     mnist_extra = ["--data.init_args.data_dir", args.data_dir]

@@ -32,6 +32,7 @@ from torchmetrics.image.fid import FrechetInceptionDistance
 from torchmetrics.image.kid import KernelInceptionDistance
 
 from datamodules.identity import digest, tensors_digest, weights_digest
+from gan_modules.classifier import ClassifierFeatures, load_classifier, newest_match
 
 from .base import GeneratorStepCallback, real_samples
 from .protocols import NoiseSampler
@@ -75,25 +76,9 @@ class InceptionFeatures(nn.Module):
         return self.net(x).reshape(len(x), -1)
 
 
-def newest_match(pattern: str | None) -> str | None:
-    """``pattern`` itself, or for a glob (``runs/classifier_mnist/*/checkpoints/last.ckpt``) its newest match."""
-    if pattern is None or not any(c in pattern for c in "*?["):
-        return pattern
-    matches = sorted(Path().glob(pattern), key=lambda p: p.stat().st_mtime)
-    if not matches:
-        raise FileNotFoundError(f"no file matches {pattern}; train the digit classifier first: "
-                                "`python main.py fit --config configs/classifier_mnist.yaml`")
-    return str(matches[-1])
-
-
 def classifier_features(weights_path: str) -> nn.Module:
     """The feature layer of a DigitClassifier checkpoint."""
-    from gan_modules.classifier import ClassifierFeatures, DigitClassifier
-
-    if not Path(weights_path).is_file():
-        raise FileNotFoundError(f"classifier checkpoint {weights_path} does not exist; train one with "
-                                "`python main.py fit --config configs/classifier_mnist.yaml`.")
-    return ClassifierFeatures(DigitClassifier.load_from_checkpoint(weights_path, map_location="cpu"))
+    return ClassifierFeatures(load_classifier(weights_path))
 
 
 class FID(GeneratorStepCallback):

@@ -27,6 +27,7 @@ from torch import Tensor
 from .identity import files_identity
 from .images import IMAGE_EXTENSIONS, ImageFolderDataModule, uint8_to_unit
 from .loader import ResumableDataLoader, TensorSampleSet, resumable_loader
+from .mnist import MNISTDataModule
 
 DOMAINS = ("A", "B")
 
@@ -252,23 +253,53 @@ class DigitsDataModule(UnpairedDataModule):
         self.labels_a: Tensor | None = None  # UCI labels, for the benchmark's accuracy
 
     def identity(self) -> dict[str, Any]:
-        from .mnist import MNISTDataModule
-
         mnist = MNISTDataModule(self.data_dir, image_size=self.image_size, subset=self.mnist_subset).identity()
         return {**super().identity(), "mnist": mnist, "digit_box": self.digit_box}
 
     def prepare_data(self) -> None:
-        from .mnist import MNISTDataModule
-
         MNISTDataModule(self.data_dir, image_size=self.image_size, download=True).prepare_data()
 
     def load_domains(self) -> tuple[dict[str, Tensor], dict[str, Tensor]]:
-        from .mnist import MNISTDataModule
-
         mnist = MNISTDataModule(self.data_dir, image_size=self.image_size, subset=self.mnist_subset, download=False)
         mnist.setup()
         uci, self.labels_a = uci_digits(self.image_size, self.digit_box)
         return {"A": uci, "B": mnist.images}, {}
+
+
+class UCIDigitsDataModule(MNISTDataModule):
+    """The UCI digits alone, labeled and framed like MNIST (as domain A of :class:`DigitsDataModule`): what a
+    classifier of domain A trains on, for CycleGAN's semantic-consistency loss (Hoffman et al. 2018).
+
+    ``subset`` keeps the first N digits (scikit-learn's order cycles through the classes, so any N is nearly
+    balanced); ``configs/classifier_uci.yaml`` keeps 1,000 and leaves the last 797 for scoring translations of
+    digits whose labels no model saw.  Offline: the digits ship with scikit-learn.
+    """
+
+    def __init__(
+        self,
+        image_size: int = 28,              # side of the framed digits (28: MNIST's)
+        digit_box: int | None = None,      # side of the upscaled digit; default 20/28 of image_size, as MNIST
+        subset: int | None = None,         # use only the first `subset` of the 1,797 digits
+        batch_size: int = 64,
+        seed: int = 0,                     # shuffling seed
+    ) -> None:
+        super().__init__(data_dir="", batch_size=batch_size, image_size=image_size, subset=subset, download=False,
+                         pin_memory=False, seed=seed)
+        self.digit_box = round(20 * image_size / 28) if digit_box is None else digit_box
+        if not 1 <= self.digit_box <= image_size:
+            raise ValueError(f"data.digit_box={digit_box}: must lie in [1, image_size={image_size}]")
+
+    def identity(self) -> dict[str, Any]:
+        return {"class": type(self).__qualname__, "subset": self.subset, "image_size": self.image_size,
+                "digit_box": self.digit_box}
+
+    def prepare_data(self) -> None:
+        pass  # nothing to fetch: scikit-learn ships the digits
+
+    def setup(self, stage: str | None = None) -> None:
+        if self.images is None:
+            images, labels = uci_digits(self.image_size, self.digit_box)
+            self.images, self.labels = images[: self.subset], labels[: self.subset]
 
 
 def uci_digits(image_size: int, box: int) -> tuple[Tensor, Tensor]:
@@ -284,4 +315,5 @@ def uci_digits(image_size: int, box: int) -> tuple[Tensor, Tensor]:
     return framed.to(torch.uint8), torch.as_tensor(digits.target)
 
 
-__all__ = ["DigitsDataModule", "UnpairedDataModule", "UnpairedImageDataModule", "UnpairedSampleSet", "uci_digits"]
+__all__ = ["DigitsDataModule", "UCIDigitsDataModule", "UnpairedDataModule", "UnpairedImageDataModule",
+           "UnpairedSampleSet", "uci_digits"]

@@ -10,13 +10,30 @@ and point ``callbacks.FID`` at its checkpoint (``feature: classifier``, ``weight
 
 from __future__ import annotations
 
+import glob
+import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import lightning as L
 import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
+from torchvision.transforms import v2 as T
+
+#: the warps of ``augment``: within what one writer's digits vary by (as in elastic/affine MNIST augmentation)
+STYLE_WARP = T.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=15, fill=-1.0)
+
+
+def style_augment(x: Tensor) -> Tensor:
+    """Images in [-1, 1] (ink bright), each randomly warped (``STYLE_WARP``) and given strokes thicker, thinner
+    or unchanged: the ways another data set's handwriting differs, learned without that data set's labels."""
+    x = torch.stack([STYLE_WARP(image) for image in x])
+    thicker = F.max_pool2d(x, 3, 1, 1)                                   # dilation: a pixel more on each side
+    thinner = -F.max_pool2d(F.pad(-x, (0, 1, 0, 1), value=-1.0), 2, 1)  # erosion by one pixel: 2 px strokes stay
+    choice = torch.randint(3, (len(x), 1, 1, 1), device=x.device)
+    return torch.where(choice == 1, thicker, torch.where(choice == 2, thinner, x))
 
 
 class DigitClassifier(L.LightningModule):
@@ -27,6 +44,7 @@ class DigitClassifier(L.LightningModule):
         num_classes: int = 10,                    # output classes
         feature_dim: int = 128,                   # size of the feature layer used for FID/KID
         lr: float = 1e-3,                         # Adam learning rate
+        augment: bool = False,                    # train on warped, thicker/thinner digits (style_augment)
         data_shape: Sequence[int] = (1, 28, 28),  # linked from the datamodule
     ) -> None:
         super().__init__()
@@ -54,12 +72,35 @@ class DigitClassifier(L.LightningModule):
 
     def training_step(self, batch: Any, batch_idx: int) -> Tensor:
         x, y = batch
+        if self.hparams.augment:  # a reader of other handwriting too (the source classifier of CycleGAN)
+            x = style_augment(x)
         loss = F.cross_entropy(self(x), y)
         self.log("train/loss", loss, prog_bar=True)
         return loss
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+
+def newest_match(pattern: str | None, config: str = "classifier_mnist") -> str | None:
+    """``pattern`` itself, or for a glob (``runs/classifier_mnist/*/checkpoints/last.ckpt``) its newest match;
+    ``config`` names the config that trains the missing classifier, for the error."""
+    if pattern is None or not any(c in pattern for c in "*?["):
+        return pattern
+    matches = sorted(glob.glob(pattern), key=os.path.getmtime)  # glob.glob: absolute patterns too
+    if not matches:
+        raise FileNotFoundError(f"no file matches {pattern}; train the digit classifier first: "
+                                f"`python main.py fit --config configs/{config}.yaml`")
+    return str(matches[-1])
+
+
+def load_classifier(pattern: str, config: str = "classifier_mnist") -> DigitClassifier:
+    """A frozen, eval-mode DigitClassifier from a checkpoint path or glob (newest match), on the CPU."""
+    path = newest_match(pattern, config)
+    if not Path(path).is_file():
+        raise FileNotFoundError(f"classifier checkpoint {path} does not exist; train one with "
+                                f"`python main.py fit --config configs/{config}.yaml`.")
+    return DigitClassifier.load_from_checkpoint(path, map_location="cpu").eval().requires_grad_(False)
 
 
 class ClassifierFeatures(nn.Module):

@@ -7,6 +7,10 @@ discriminators; the harness (:class:`~gan_modules.base.AdversarialModule`) does 
 DDP and precision.  The discriminators see generated images through an :class:`ImagePool` of earlier ones
 (Shrivastava et al. 2017), which is seeded and saved in checkpoints so a resume is exact.
 
+Optionally (``semantic_weight`` > 0, off by default) the semantic-consistency loss of CyCADA (Hoffman et al.
+2018): a frozen classifier of domain A must read a translated image as it reads the original, which keeps the
+class that CycleGAN's own losses do not protect (a UCI "1" translated into an MNIST "7" satisfies them all).
+
 A batch is ``(domain_a, domain_b)``: two unpaired image batches of the same size (``datamodules.unpaired``).
 """
 
@@ -18,10 +22,12 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities.seed import isolate_rng
 from torch import Tensor, nn
 from torch.nn import Parameter
 
 from .base import ADAM_DCGAN, AdversarialModule, Metrics
+from .classifier import load_classifier
 from .config_types import LRSchedulerCallable, OptimizerCallable, build, spec
 from .losses import least_squares_discriminator_loss
 
@@ -41,6 +47,14 @@ def identity_loss(real: Tensor, mapped: Tensor) -> Tensor:
     """Mean absolute error ``E|G(b) - b|``: a generator given an image of its target domain should keep it
     (Taigman et al. 2017; Zhu et al. 2017, section 5.2), which preserves colours."""
     return (mapped - real).abs().mean()
+
+
+def semantic_consistency_loss(classifier: nn.Module, source: Tensor, translated: Tensor) -> Tensor:
+    """Cross-entropy of the classifier on the translation against its own reading (argmax) of the source,
+    ``CE(f(G(x)), argmax f(x))`` (Hoffman et al. 2018, eq. 4), unweighted; no gradient through the target."""
+    with torch.no_grad():
+        target = classifier(source).argmax(1)
+    return F.cross_entropy(classifier(translated), target)
 
 
 def least_squares_generator_loss(scores: Tensor) -> Tensor:
@@ -104,6 +118,8 @@ class CycleGAN(AdversarialModule):
         discriminator: ImageToImage = PATCH_DISCRIMINATOR,   # (data_shape) -> patch scores, built twice
         cycle_weight: float = 10.0,                          # lambda of the cycle-consistency L1
         identity_weight: float = 0.5,                        # identity L1 weight as a fraction of cycle_weight; 0: off
+        semantic_weight: float = 0.0,                        # CyCADA's semantic-consistency loss; 0: off (the paper)
+        semantic_classifier: str | None = None,              # DigitClassifier checkpoint (or glob) of domain A
         pool_size: int = 50,                                 # generated images kept per domain for D; 0: off
         pool_seed: int = 0,                                  # seed of the pools' draws (offset per DDP rank)
         g_optimizer: OptimizerCallable = ADAM_DCGAN,         # over both generators: Adam 2e-4, betas (0.5, 0.999)
@@ -121,8 +137,16 @@ class CycleGAN(AdversarialModule):
         if cycle_weight < 0 or identity_weight < 0:
             raise ValueError(f"model.cycle_weight={cycle_weight}, model.identity_weight={identity_weight}: must be "
                              ">= 0 (the paper: 10 and 0.5; identity_weight 0 switches the identity loss off).")
+        if semantic_weight < 0 or (semantic_weight > 0) != (semantic_classifier is not None):
+            raise ValueError(f"model.semantic_weight={semantic_weight}, model.semantic_classifier="
+                             f"{semantic_classifier!r}: the semantic loss needs both a weight > 0 and a classifier "
+                             "checkpoint of domain A (e.g. from `python main.py fit --config "
+                             "configs/classifier_uci.yaml`); leave both unset for the paper's CycleGAN.")
         self.data_shape = tuple(int(s) for s in data_shape)
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
+        self.semantic_weight, self.semantic_classifier = semantic_weight, semantic_classifier
+        # loaded at fit start; a tuple keeps it out of the state dict, the optimizers and DDP: it is frozen
+        self._classifier: tuple[nn.Module, ...] = ()
         make_g, make_d = build(generator, ImageToImage), build(discriminator, ImageToImage)
         self.generator_ab: nn.Module = make_g(self.data_shape)      # G: A -> B
         self.generator_ba: nn.Module = make_g(self.data_shape)      # F: B -> A
@@ -191,12 +215,31 @@ class CycleGAN(AdversarialModule):
             weight = self.identity_weight * self.cycle_weight
             terms["train/identity_AtoB"] = weight * identity_loss(real_b, self.generator_ab(real_b))
             terms["train/identity_BtoA"] = weight * identity_loss(real_a, self.generator_ba(real_a))
+        if self.semantic_weight > 0:
+            classifier = self.source_classifier()
+            terms["train/semantic_AtoB"] = self.semantic_weight * semantic_consistency_loss(classifier, real_a, fake_b)
+            terms["train/semantic_BtoA"] = self.semantic_weight * semantic_consistency_loss(classifier, real_b, fake_a)
         loss = torch.stack(list(terms.values())).sum()
         return loss, {k: v.detach() for k, v in terms.items()}
+
+    def source_classifier(self) -> nn.Module:
+        """The frozen classifier of domain A for the semantic loss, loaded on first use (a missing checkpoint
+        fails at fit start, naming the config that trains it) and kept on this module's device."""
+        if not self._classifier:
+            with isolate_rng():  # building it draws initial weights: not from the training RNG
+                classifier = load_classifier(self.semantic_classifier, config="classifier_uci")
+            channels = classifier.hparams.data_shape[0]
+            if channels != self.data_shape[0]:
+                raise ValueError(f"model.semantic_classifier {self.semantic_classifier} reads images of {channels} "
+                                 f"channel(s), but this data has {self.data_shape[0]}; train it on domain A's images.")
+            self._classifier = (classifier,)
+        return self._classifier[0].to(self.device)  # a no-op once there
 
     # ------------------------------------------------------------------ pools: seeded per rank, in checkpoints
     def on_fit_start(self) -> None:
         super().on_fit_start()
+        if self.semantic_weight > 0:
+            self.source_classifier()
         if self.trainer.world_size > 1 and not self._pools_restored:
             rank = self.trainer.global_rank  # every rank pools its own generated images: its own draws too
             self.pool_a.reseed(self.pool_seed + 7919 * rank)
@@ -236,4 +279,5 @@ class CycleGAN(AdversarialModule):
             self.generator_ab.train()
 
 
-__all__ = ["CycleGAN", "ImagePool", "cycle_consistency_loss", "identity_loss", "least_squares_generator_loss"]
+__all__ = ["CycleGAN", "ImagePool", "cycle_consistency_loss", "identity_loss", "least_squares_generator_loss",
+           "semantic_consistency_loss"]

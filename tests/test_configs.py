@@ -25,7 +25,7 @@ def test_there_are_configs():
 
 @pytest.mark.parametrize("config", CONFIG_NAMES)
 def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeba, tiny_unpaired,
-                                        tiny_celeba_attributes):
+                                        tiny_celeba_attributes, request):
     small = {**SMALL_DATA,
              "MNISTDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8"],
              "StackedMNIST": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "8",
@@ -39,8 +39,12 @@ def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeb
                  "--data.init_args.data_dir", str(tiny_celeba_attributes), "--data.init_args.load_size", "36",
                  "--data.init_args.crop_size", "32", "--data.init_args.num_test", "2", "--data.init_args.batch_size",
                  "2", "--data.init_args.num_workers", "0"],
-             "DigitsDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "4"]}
-    cli = run_fit(config, "--trainer.max_steps", "2", *small[data_class(config)])  # two generator steps
+             "DigitsDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "4"],
+             "UCIDigitsDataModule": []}  # offline and small already
+    extra = small[data_class(config)]
+    if "semantic_classifier:" in (CONFIGS / config).read_text():  # a classifier of domain A, trained by a fixture
+        extra = [*extra, "--model.init_args.semantic_classifier", request.getfixturevalue("digit_classifier")]
+    cli = run_fit(config, "--trainer.max_steps", "2", *extra)  # two generator steps
     if hasattr(cli.model, "g_steps"):
         assert (cli.model.g_steps, cli.model.d_steps) == (2, 2 * cli.model.n_critic)
     else:  # the digit classifier that FID uses

@@ -8,8 +8,8 @@ from helpers import assert_same_counters, assert_same_training_state, last_check
 from PIL import Image
 from torch import nn
 
-from datamodules.unpaired import UnpairedImageDataModule
-from gan_modules.cyclegan import CycleGAN, ImagePool, cycle_consistency_loss, identity_loss
+from datamodules.unpaired import DigitsDataModule, UCIDigitsDataModule, UnpairedImageDataModule
+from gan_modules.cyclegan import CycleGAN, ImagePool, cycle_consistency_loss, identity_loss, semantic_consistency_loss
 from main import cli_main
 
 # the digits config at its smallest: tiny MNIST as B, 4 pairs a step, one residual block of width 8
@@ -60,6 +60,79 @@ def test_generator_loss_terms_on_known_networks(identity_weight):
     torch.testing.assert_close(loss, torch.tensor(sum(expected.values())))
 
 
+class PixelLogits(nn.Module):
+    """A "classifier" whose logits are the image's pixels: its cross-entropies are known on paper."""
+
+    def forward(self, x):
+        return x.flatten(1)
+
+
+def test_semantic_consistency_loss_on_paper():
+    source = torch.tensor([[[[2.0, 0.0]]], [[[0.0, 1.0]]]])  # read as class 0 and class 1
+    # a translation the classifier reads the same way, with the same confidence: CE = log(1 + e^-2), log(1 + e^-1)
+    expected = (torch.log1p(torch.exp(torch.tensor(-2.0))) + torch.log1p(torch.exp(torch.tensor(-1.0)))) / 2
+    torch.testing.assert_close(semantic_consistency_loss(PixelLogits(), source, source), expected)
+    # a translation with both classes equally likely: log 2, whatever the source said
+    torch.testing.assert_close(semantic_consistency_loss(PixelLogits(), source, torch.zeros(2, 1, 1, 2)),
+                               torch.log(torch.tensor(2.0)))
+    # the target is the source's argmax, not a soft label: no gradient reaches the source
+    source.requires_grad_(True)
+    semantic_consistency_loss(PixelLogits(), source, torch.zeros(2, 1, 1, 2, requires_grad=True)).backward()
+    assert source.grad is None
+
+
+def test_generator_loss_adds_the_weighted_semantic_terms():
+    model = CycleGAN(generator=lambda shape: Shift(0.0), discriminator=lambda shape: ConstantScores(0.0),
+                     identity_weight=0.0, semantic_weight=2.0, semantic_classifier="unused.ckpt",
+                     data_shape=(1, 1, 2))
+    model._classifier = (PixelLogits(),)  # stands in for the loaded checkpoint
+    a = torch.tensor([[[[2.0, 0.0]]]])
+    b = torch.tensor([[[[0.0, 0.0]]]])  # identity generators: the translations are the inputs themselves
+    _, terms = model.generator_loss((a, b))
+    assert float(terms["train/semantic_AtoB"]) == pytest.approx(2 * float(torch.log1p(torch.exp(torch.tensor(-2.0)))))
+    assert float(terms["train/semantic_BtoA"]) == pytest.approx(2 * float(torch.log(torch.tensor(2.0))))
+
+
+@pytest.mark.parametrize("options", [{"semantic_weight": 1.0}, {"semantic_classifier": "uci.ckpt"},
+                                     {"semantic_weight": -1.0, "semantic_classifier": "uci.ckpt"}])
+def test_semantic_loss_needs_a_weight_and_a_classifier(options):
+    with pytest.raises(ValueError, match=r"semantic loss needs both a weight > 0 and a classifier"):
+        CycleGAN(data_shape=(1, 28, 28), **options)
+
+
+def test_a_missing_semantic_classifier_fails_before_training_and_names_its_config(run_fit, tiny_mnist):
+    with pytest.raises(FileNotFoundError, match=r"no file matches .*configs/classifier_uci\.yaml"):
+        run_fit("cyclegan_digits.yaml", "--data.init_args.data_dir", str(tiny_mnist), *TINY,
+                "--model.init_args.semantic_weight", "1", "--model.init_args.semantic_classifier",
+                "nowhere/*/last.ckpt")
+
+
+def test_uci_digits_are_labeled_and_framed_as_the_cyclegan_domain(tiny_mnist):
+    dm = UCIDigitsDataModule(subset=1000)
+    dm.setup()
+    digits = DigitsDataModule(data_dir=str(tiny_mnist))
+    digits.setup()
+    assert torch.equal(dm.images, digits.train["A"][:1000])  # the same framed digits as CycleGAN's domain A
+    assert torch.equal(dm.labels, digits.labels_a[:1000])
+    assert dm.labels.bincount().tolist() == [99, 102, 100, 104, 98, 100, 101, 99, 98, 99]  # nearly balanced
+    assert dm.images[:, :, :4].max() == 0 and dm.images[:, :, 24:].max() == 0  # a 20 px digit, centred in 28
+
+
+def test_style_augment_warps_and_changes_stroke_width_without_grey_borders():
+    from gan_modules.classifier import style_augment
+
+    torch.manual_seed(0)
+    blank = -torch.ones(8, 1, 28, 28)
+    assert torch.equal(style_augment(blank), blank)  # warps fill with the background (-1), not grey (0)
+    digit = -torch.ones(64, 1, 28, 28)
+    digit[:, :, 6:22, 13:15] = 1.0  # a "1": a 2-pixel vertical stroke
+    out = style_augment(digit)
+    assert out.shape == digit.shape and out.min() >= -1 and out.max() <= 1
+    ink = (out > 0).sum(dim=(1, 2, 3)).float()
+    assert ink.min() < 16 * 2 * 0.8 and ink.max() > 16 * 2 * 1.5  # thinner and thicker strokes among them
+    assert not torch.equal(out[0], out[1])  # each image its own draw
+
+
 def test_discriminator_loss_is_halved_least_squares():
     # scores 0.5 on everything: 0.5 * ((0.5 - 1)^2 + (0.5 - 0)^2) = 0.25 per discriminator
     model = CycleGAN(generator=lambda shape: Shift(0.0), discriminator=lambda shape: ConstantScores(0.5),
@@ -107,8 +180,11 @@ def test_image_pool_state_continues_exactly():
     assert torch.equal(pool.query(batch), copy.query(batch))
 
 
-def test_resumed_cyclegan_equals_uninterrupted(run_fit, tiny_mnist):
+@pytest.mark.parametrize("semantic", [False, True])
+def test_resumed_cyclegan_equals_uninterrupted(run_fit, tiny_mnist, digit_classifier, semantic):
     args = ["--data.init_args.data_dir", str(tiny_mnist), *TINY]
+    if semantic:  # CyCADA's loss through a frozen classifier: it stays out of checkpoints and optimizers
+        args += ["--model.init_args.semantic_weight", "1", "--model.init_args.semantic_classifier", digit_classifier]
     full = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "4", *args)
     first = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "2", *args)
     stopped = last_checkpoint(first)
@@ -123,12 +199,20 @@ def test_resumed_cyclegan_equals_uninterrupted(run_fit, tiny_mnist):
         for key in ("images", "generator"):
             assert torch.equal(a["cyclegan_pools"][domain][key], b["cyclegan_pools"][domain][key]), (domain, key)
     assert a["lr_schedulers"] == b["lr_schedulers"]
+    assert {name.split(".")[0] for name in a["state_dict"]} == {"generator_ab", "generator_ba", "discriminator_a",
+                                                                 "discriminator_b"}
+    if semantic:
+        frozen = torch.load(digit_classifier, map_location="cpu", weights_only=False)["state_dict"]
+        used = resumed.model.source_classifier().state_dict()
+        assert all(torch.equal(frozen[k], used[k]) for k in frozen)  # not trained
 
 
 @pytest.mark.slow
-def test_two_process_ddp_keeps_all_four_networks_identical(tmp_path, tiny_mnist):
+def test_two_process_ddp_keeps_all_four_networks_identical(tmp_path, tiny_mnist, digit_classifier):
+    # with the semantic loss on: its frozen classifier lives outside the synchronised modules, on each rank
     _, ranks = two_process_ddp(tmp_path, "--data.init_args.data_dir", str(tiny_mnist), *TINY,
-                               "--trainer.max_steps", "3", config="cyclegan_digits")
+                               "--model.init_args.semantic_weight", "1", "--model.init_args.semantic_classifier",
+                               digit_classifier, "--trainer.max_steps", "3", config="cyclegan_digits")
     names = {name.split(".")[0] for name in ranks[0]["state"]}
     assert names == {"generator_ab", "generator_ba", "discriminator_a", "discriminator_b"}
     assert ranks[0]["g_steps"] == ranks[1]["g_steps"] == 3
