@@ -407,7 +407,7 @@ def sample_main(argv: list[str]) -> list[Path]:
     num_samples = len(labels) if labels is not None else args.num_samples
     written = export_samples(module, out_dir, num_samples, args.seed, use_ema=not args.no_ema, labels=labels,
                              nrow=args.per_class, truncation_psi=args.truncation)
-    print(f"wrote {len(written)} files to {out_dir} (from {ckpt})")
+    print(f"wrote {len(written)} file{'s' * (len(written) != 1)} to {out_dir} (from {ckpt})")
     return written
 
 
@@ -473,7 +473,8 @@ def translate_main(argv: list[str]) -> list[Path]:
     args = translate_parser().parse_args(argv)
     check_checkpoint_file(args.ckpt_path)
     written = translate_files(load_cyclegan(args.ckpt_path), args.input, args.direction, args.output)
-    print(f"wrote {len(written)} images ({args.direction}) to {args.output} (from {args.ckpt_path})")
+    print(f"wrote {len(written)} image{'s' * (len(written) != 1)} ({args.direction}) to {args.output} "
+          f"(from {args.ckpt_path})")
     return written
 
 
