@@ -247,9 +247,7 @@ class DigitsDataModule(UnpairedDataModule):
         super().__init__(load_size=image_size, crop_size=image_size, flip=False, batch_size=batch_size,
                          num_test=num_test, seed=seed, channels=1)
         self.data_dir, self.image_size, self.mnist_subset = data_dir, image_size, mnist_subset
-        self.digit_box = round(20 * image_size / 28) if digit_box is None else digit_box
-        if not 1 <= self.digit_box <= image_size:
-            raise ValueError(f"data.digit_box={digit_box}: must lie in [1, image_size={image_size}]")
+        self.digit_box = framed_box(image_size, digit_box)
         self.labels_a: Tensor | None = None  # UCI labels, for the benchmark's accuracy
 
     def identity(self) -> dict[str, Any]:
@@ -285,9 +283,7 @@ class UCIDigitsDataModule(MNISTDataModule):
     ) -> None:
         super().__init__(data_dir="", batch_size=batch_size, image_size=image_size, subset=subset, download=False,
                          pin_memory=False, seed=seed)
-        self.digit_box = round(20 * image_size / 28) if digit_box is None else digit_box
-        if not 1 <= self.digit_box <= image_size:
-            raise ValueError(f"data.digit_box={digit_box}: must lie in [1, image_size={image_size}]")
+        self.digit_box = framed_box(image_size, digit_box)
 
     def identity(self) -> dict[str, Any]:
         return {"class": type(self).__qualname__, "subset": self.subset, "image_size": self.image_size,
@@ -300,6 +296,14 @@ class UCIDigitsDataModule(MNISTDataModule):
         if self.images is None:
             images, labels = uci_digits(self.image_size, self.digit_box)
             self.images, self.labels = images[: self.subset], labels[: self.subset]
+
+
+def framed_box(image_size: int, digit_box: int | None) -> int:
+    """The side of an upscaled UCI digit: ``digit_box``, or by default 20/28 of the image as MNIST frames its own."""
+    box = round(20 * image_size / 28) if digit_box is None else digit_box
+    if not 1 <= box <= image_size:
+        raise ValueError(f"data.digit_box={digit_box}: must lie in [1, image_size={image_size}]")
+    return box
 
 
 def uci_digits(image_size: int, box: int) -> tuple[Tensor, Tensor]:

@@ -232,8 +232,8 @@ class CycleGAN(AdversarialModule):
             if channels != self.data_shape[0]:
                 raise ValueError(f"model.semantic_classifier {self.semantic_classifier} reads images of {channels} "
                                  f"channel(s), but this data has {self.data_shape[0]}; train it on domain A's images.")
-            self._classifier = (classifier,)
-        return self._classifier[0].to(self.device)  # a no-op once there
+            self._classifier = (classifier.to(self.device),)  # loaded at fit start, when the module is in place
+        return self._classifier[0]
 
     # ------------------------------------------------------------------ pools: seeded per rank, in checkpoints
     def on_fit_start(self) -> None:
