@@ -26,6 +26,7 @@ import time
 from pathlib import Path
 
 import torch
+import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,9 +37,6 @@ from main import cli_main  # noqa: E402
 CONFIGS = ["gan_mnist", "dcgan_mnist", "wgan_mnist", "wgan_gp_mnist", "lsgan_mnist",
            "sagan_mnist", "began_mnist", "bigan_mnist", "stylegan_mnist"]
 BEST = "dcgan_r1_mnist"  # the lab's best MNIST recipe (configs/<BEST>.yaml)
-#: configs whose learning rate decays to zero at their own max_steps: they stop there or at the budget, whichever
-#: comes first; the other rows train for the whole budget
-OWN_STEPS = {BEST}
 # a tenth of the offline digits, 50 of each class (the offline files are sorted by class: their first 500 are zeros)
 SMALL = ["--data.init_args.data_dir", "{small_data}"]
 DIFFAUGMENT = ["--model.init_args.augment", "gan_modules.augment.DiffAugment"]  # color,translation,cutout
@@ -104,12 +102,18 @@ def balanced_subset(data_dir: str, root: Path, per_class: int = 50) -> str:
     return str(root)
 
 
+def budget_steps(config: str) -> list[str]:
+    """How a budgeted row stops: after the whole budget, unless the config schedules its learning rates
+    (``g_scheduler``/``d_scheduler``, which reach zero at its own max_steps): then there or at the budget."""
+    model = yaml.safe_load((ROOT / "configs" / f"{config}.yaml").read_text())["model"].get("init_args") or {}
+    scheduled = model.get("g_scheduler") or model.get("d_scheduler")
+    return [] if scheduled else ["--trainer.max_steps", "100000000"]
+
+
 def train(config: str, extra: list[str], budget: int, runs: str):
-    """Train one row for ``budget`` seconds of wall-clock time (``OWN_STEPS`` configs: or their own max_steps, if
-    sooner); the CLI object."""
-    steps = [] if config in OWN_STEPS else ["--trainer.max_steps", "100000000"]
+    """Train one row for ``budget`` seconds of wall-clock time (see ``budget_steps``); the CLI object."""
     return cli_main(["fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), "--runs_dir", runs,
-                     *steps, "--trainer.callbacks", "[]",
+                     *budget_steps(config), "--trainer.callbacks", "[]",
                      "--trainer.max_time", f"00:{budget // 3600:02d}:{budget // 60 % 60:02d}:{budget % 60:02d}",
                      "--checkpoint.save_last", "false", "--checkpoint.save_top_k", "0", *extra, *QUIET])
 
