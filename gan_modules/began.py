@@ -91,6 +91,10 @@ class BEGAN(GANModule):
         self.k.copy_(began_k_update(self.k, errors[0], errors[1], self.gamma, self.lambda_k))
         super().after_generator_step()
 
+    def sample(self, *args: Any, **kwargs: Any) -> Tensor:
+        """GANModule's samples, clamped to the data's [-1, 1]: BEGAN's generator output is linear."""
+        return super().sample(*args, **kwargs).clamp(-1.0, 1.0)
+
     def reconstruct(self, x: Tensor) -> Tensor:
         """The discriminator's autoencoder output D(x), for the reconstruction pictures."""
         return self.discriminator.reconstruct(x.to(self.device))

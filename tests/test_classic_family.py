@@ -11,6 +11,7 @@ from gan_modules import BEGAN, SAGAN, BiGAN
 from gan_modules.began import began_convergence, began_k_update
 from gan_modules.losses import HingeLoss
 from gan_modules.networks import DCGANDiscriminator, DCGANGenerator, SelfAttention2d
+from gan_modules.networks.began import BEGANGenerator
 from gan_modules.networks.bigan import JointMLPDiscriminator
 
 MNIST = (1, 28, 28)
@@ -117,6 +118,24 @@ def test_began_losses_and_k_step_use_the_reconstruction_errors():
     torch.testing.assert_close(model.k, began_k_update(torch.tensor(0.25), real_error, g_loss, 0.7, 0.5))
     torch.testing.assert_close(g_metrics["train/convergence"], began_convergence(real_error, g_loss, 0.7))
     assert "k" in model.state_dict()  # a buffer: in every checkpoint
+
+
+def test_began_generator_is_linear_and_its_samples_are_clamped():
+    """The paper's generator has no output nonlinearity (a tanh stalls at MNIST's black, see BEGANGenerator);
+    the samples every callback and benchmark reads still lie in [-1, 1]."""
+    torch.manual_seed(0)
+    model = tiny_began()
+    last = model.generator.decoder.net[-1]
+    with torch.no_grad():
+        last.bias.fill_(3.0)  # a raw output above 1 everywhere
+    z = model.sample_latent(4)
+    raw = model.generator(z)
+    assert raw.min() > 1.0  # linear: nothing squashes it
+    assert torch.equal(model.sample(z=z, use_ema=False), torch.ones_like(raw))
+    tanh = BEGANGenerator(8, MNIST, width=4, output="tanh")
+    assert isinstance(tanh.decoder.net[-1], torch.nn.Tanh)
+    with pytest.raises(ValueError, match=r"'linear'.*'tanh'"):
+        BEGANGenerator(8, MNIST, width=4, output="sigmoid")
 
 
 def test_began_refuses_a_loss_of_its_own():
