@@ -14,8 +14,19 @@ def _anchor(heading: str) -> str:
     return re.sub(r"[^\w\- ]", "", heading.strip().lower()).replace(" ", "-")
 
 
+def _headings() -> set[str]:
+    """Anchors of the README's headings; a ``#`` line inside a fenced code block is a comment, not a heading."""
+    anchors, fenced = set(), False
+    for line in README.splitlines():
+        if line.startswith("```"):
+            fenced = not fenced
+        elif line.startswith("#") and not fenced:
+            anchors.add(_anchor(line.lstrip("#")))
+    return anchors
+
+
 def test_every_section_link_names_a_heading() -> None:
-    headings = {_anchor(line.lstrip("#")) for line in README.splitlines() if line.startswith("#")}
+    headings = _headings()
     links = set(re.findall(r"\]\(#([^)]+)\)", README))
     assert links, "the README links no section: the pattern no longer matches its links"
     assert links <= headings, f"links to sections that do not exist: {sorted(links - headings)}"

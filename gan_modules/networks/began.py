@@ -7,6 +7,7 @@ Sizes follow the DCGAN rule (``dcgan_layout``): 28 = 7 * 2**2, 32 = 4 * 2**3, 64
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Literal
 
 from torch import Tensor, nn
 
@@ -69,7 +70,7 @@ class BEGANGenerator(nn.Module):
         latent_dim: int,            # size of z (given by the GAN module)
         data_shape: Sequence[int],  # (C, H, W), linked from the datamodule
         width: int = 64,            # n: channels of every decoder convolution (the paper's 64 or 128)
-        output: str = "linear",     # "linear" (the paper's) or "tanh"
+        output: Literal["linear", "tanh"] = "linear",  # the paper's linear output, or a final tanh
     ) -> None:
         super().__init__()
         if output not in ("linear", "tanh"):
