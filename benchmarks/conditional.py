@@ -27,6 +27,7 @@ import torch
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
+from benchmarks.mnist_quality import budget_steps  # noqa: E402
 from callbacks.conditional import ConditionalFID  # noqa: E402
 from datamodules.scoring import own_mode_shares  # noqa: E402
 from main import cli_main  # noqa: E402
@@ -36,9 +37,10 @@ QUIET = ["--config", str(ROOT / "configs" / "debug" / "quiet.yaml")]
 
 
 def train(config: str, runs: str, budget: int, *extra: str) -> object:
-    """Fit ``config`` for ``budget`` seconds (no callbacks, no checkpoints)."""
+    """Fit ``config`` for ``budget`` seconds (no callbacks, no checkpoints); a config with a learning-rate
+    schedule stops at its own max_steps, where the rates reach zero, if that comes first."""
     return cli_main(["fit", "--config", str(ROOT / "configs" / f"{config}.yaml"), "--runs_dir", runs,
-                     "--trainer.max_steps", "100000000", "--trainer.callbacks", "[]",
+                     *budget_steps(config), "--trainer.callbacks", "[]",
                      "--trainer.max_time", f"00:{budget // 3600:02d}:{budget // 60 % 60:02d}:{budget % 60:02d}",
                      "--checkpoint.save_last", "false", "--checkpoint.every_n_train_steps", "0", *QUIET, *extra])
 

@@ -1,6 +1,7 @@
 """Every shipped config starts and reaches a generator step, so no config can rot."""
 
 import pytest
+import yaml
 from helpers import CONFIGS
 
 CONFIG_NAMES = sorted(p.name for p in CONFIGS.glob("*.yaml"))
@@ -49,3 +50,17 @@ def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeb
         assert (cli.model.g_steps, cli.model.d_steps) == (2, 2 * cli.model.n_critic)
     else:  # the digit classifier that FID uses
         assert cli.trainer.global_step >= 1
+
+
+@pytest.mark.parametrize("config", CONFIG_NAMES)
+def test_learning_rate_schedule_ends_where_the_run_ends(config):
+    """A shipped LinearDecay reaches zero at the config's own stopping point (max_steps, or max_epochs for an
+    epoch schedule): a total edited without the stopping rule would stop training at a high rate, or leave it
+    at zero for the rest of the run."""
+    cfg = yaml.safe_load((CONFIGS / config).read_text())
+    model = cfg.get("model", {}).get("init_args") or {}
+    per_epoch = model.get("scheduler_interval") == "epoch"
+    stop = cfg.get("trainer", {}).get("max_epochs" if per_epoch else "max_steps")
+    for key in ("g_scheduler", "d_scheduler"):
+        if (model.get(key) or {}).get("class_path") == "gan_modules.schedules.LinearDecay":
+            assert model[key]["init_args"]["total"] == stop, f"{config}: {key}.total != {stop}"
