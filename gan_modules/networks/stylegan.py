@@ -263,12 +263,12 @@ class StyleGANGenerator(nn.Module):
             return ws
         n = self.num_ws if cutoff is None else cutoff
         truncated = self.w_avg + psi * (ws[:, :n] - self.w_avg)
-        return torch.cat([truncated, ws[:, n:]], dim=1)
+        return torch.cat([truncated.to(ws.dtype), ws[:, n:]], dim=1)  # under autocast ws may be bf16/fp16
 
     @torch.no_grad()
     def update_w_avg(self, w: Tensor, beta: float) -> None:
         """Move ``w_avg`` towards the mean of a batch of mapped latents: w_avg <- beta w_avg + (1 - beta) mean(w)."""
-        self.w_avg.copy_(w.detach().mean(0).lerp(self.w_avg, beta))
+        self.w_avg.copy_(w.detach().float().mean(0).lerp(self.w_avg, beta))  # float: w is bf16/fp16 under autocast
 
     def synthesis(self, ws: Tensor, noise_mode: NoiseMode = "random") -> Tensor:
         """(N, num_ws, w_dim) styles -> images."""
