@@ -362,12 +362,7 @@ def _concrete_subclasses(base: type) -> list[type]:
 def sample_parser() -> ArgumentParser:
     """The ``sample`` subcommand's arguments (also shown by ``python main.py --help``)."""
     parser = ArgumentParser(prog="main.py sample", description=SAMPLE_HELP)
-    parser.add_argument("--ckpt_path", type=str, required=True,
-                        help="a checkpoint written by `main.py fit`, or `last`: the newest run of --config/--name")
-    parser.add_argument("--config", type=str | None, default=None,
-                        help="with --ckpt_path last: the fit config whose runs to search (its name is the file's stem)")
-    parser.add_argument("--name", type=str | None, default=None, help="with --ckpt_path last: the run name")
-    parser.add_argument("--runs_dir", type=str, default="runs", help="with --ckpt_path last: where runs are")
+    _add_checkpoint_arguments(parser)
     parser.add_argument("--num_samples", type=int, default=64, help="how many samples to write (>= 1)")
     parser.add_argument("--out_dir", type=str | None, default=None,
                         help="replaced as a whole; default: <run folder>/export/<checkpoint name>/")
@@ -385,6 +380,28 @@ def sample_parser() -> ArgumentParser:
     return parser
 
 
+def _add_checkpoint_arguments(parser: ArgumentParser) -> None:
+    """``--ckpt_path`` (a file, or ``last`` with ``--config``/``--name``), shared by ``sample`` and ``translate``."""
+    parser.add_argument("--ckpt_path", type=str, required=True,
+                        help="a checkpoint written by `main.py fit`, or `last`: the newest run of --config/--name")
+    parser.add_argument("--config", type=str | None, default=None,
+                        help="with --ckpt_path last: the fit config whose runs to search (its name is the file's stem)")
+    parser.add_argument("--name", type=str | None, default=None, help="with --ckpt_path last: the run name")
+    parser.add_argument("--runs_dir", type=str, default="runs", help="with --ckpt_path last: where runs are")
+
+
+def _load_for(parser: ArgumentParser, args: Namespace, load: Any) -> Any:
+    """``load(checkpoint)`` for ``--ckpt_path`` (``last`` resolved); a checkpoint of the wrong kind is a usage
+    error (one line, exit code 2), not a traceback."""
+    if args.ckpt_path == "last":
+        args.ckpt_path = str(_ckpt_last(parser, args))
+    try:
+        check_checkpoint_file(args.ckpt_path)
+        return load(args.ckpt_path)
+    except (TypeError, ValueError, OSError) as err:
+        parser.error(str(err))
+
+
 def sample_main(argv: list[str]) -> list[Path]:
     """``python main.py sample ...``: write samples of a trained generator into a fresh export folder."""
     from gan_modules.sampling import export_samples, load_gan, supports_truncation
@@ -393,20 +410,20 @@ def sample_main(argv: list[str]) -> list[Path]:
     args = parser.parse_args(argv)
     if args.num_samples < 1:
         parser.error(f"--num_samples {args.num_samples}: must be >= 1 (the number of samples to write).")
-    if args.ckpt_path == "last":
-        args.ckpt_path = str(_sample_ckpt_last(parser, args))
-    check_checkpoint_file(args.ckpt_path)
+    module = _load_for(parser, args, load_gan)
     ckpt = Path(args.ckpt_path)
     out_dir = args.out_dir or (ckpt.parent.parent / "export" / ckpt.stem)
-    module = load_gan(ckpt)
     if args.truncation is not None and not supports_truncation(module):
         parser.error(f"--truncation {args.truncation}: {type(module).__name__} has no truncation trick (only a "
                      "style-based generator, gan_modules.StyleGAN, has an average style to truncate towards); "
                      "drop --truncation.")
     labels = _sample_labels(parser, args, module.num_classes)
     num_samples = len(labels) if labels is not None else args.num_samples
-    written = export_samples(module, out_dir, num_samples, args.seed, use_ema=not args.no_ema, labels=labels,
-                             nrow=args.per_class, truncation_psi=args.truncation)
+    try:
+        written = export_samples(module, out_dir, num_samples, args.seed, use_ema=not args.no_ema, labels=labels,
+                                 nrow=args.per_class, truncation_psi=args.truncation)
+    except FileExistsError as err:
+        parser.error(str(err))
     print(f"wrote {len(written)} file{'s' * (len(written) != 1)} to {out_dir} (from {ckpt})")
     return written
 
@@ -430,8 +447,9 @@ def _sample_labels(parser: ArgumentParser, args: Namespace, num_classes: int | N
     return list(args.labels)
 
 
-def _sample_ckpt_last(parser: ArgumentParser, args: Namespace) -> Path:
-    """``--ckpt_path last`` for sample: the newest ``<runs_dir>/<name>/*/checkpoints/last.ckpt``, as fit finds it."""
+def _ckpt_last(parser: ArgumentParser, args: Namespace) -> Path:
+    """``--ckpt_path last`` for sample and translate: the newest ``<runs_dir>/<name>/*/checkpoints/last.ckpt``,
+    as fit finds it."""
     name = args.name
     if name is None and args.config:
         name = (yaml.safe_load(Path(args.config).read_text()) or {}).get("name") or Path(args.config).stem
@@ -459,20 +477,27 @@ TRANSLATE_HELP = "Translate images with a trained CycleGAN: one output image per
 def translate_parser() -> ArgumentParser:
     """The ``translate`` subcommand's arguments (also shown by ``python main.py --help``)."""
     parser = ArgumentParser(prog="main.py translate", description=TRANSLATE_HELP)
-    parser.add_argument("--ckpt_path", type=str, required=True, help="a CycleGAN checkpoint written by `main.py fit`")
-    parser.add_argument("--input", type=str, required=True, help="an image, or a folder of images")
-    parser.add_argument("--direction", type=str, default="AtoB", help="AtoB (G) or BtoA (F)")
-    parser.add_argument("--output", type=str, required=True, help="folder for the translated images")
+    _add_checkpoint_arguments(parser)
+    parser.add_argument("--input", type=str, required=True,
+                        help="an image, or a folder of images (those directly in it, not in its subfolders)")
+    parser.add_argument("--direction", type=str, default="AtoB", help="AtoB (G: domain A to B) or BtoA (F)")
+    parser.add_argument("--output", type=str, required=True,
+                        help="folder for the translated images: new, empty, or an earlier translate output")
     return parser
 
 
 def translate_main(argv: list[str]) -> list[Path]:
     """``python main.py translate ...``: translate every input image and write it under its own name."""
-    from gan_modules.translation import load_cyclegan, translate_files
+    from gan_modules.translation import check_output, direction_name, input_files, load_cyclegan, translate_files
 
-    args = translate_parser().parse_args(argv)
-    check_checkpoint_file(args.ckpt_path)
-    written = translate_files(load_cyclegan(args.ckpt_path), args.input, args.direction, args.output)
+    parser = translate_parser()
+    args = parser.parse_args(argv)
+    try:  # the arguments are checked before the checkpoint is loaded
+        args.direction = direction_name(args.direction)
+        check_output(input_files(args.input), args.output)
+    except (ValueError, OSError) as err:
+        parser.error(str(err))
+    written = translate_files(_load_for(parser, args, load_cyclegan), args.input, args.direction, args.output)
     print(f"wrote {len(written)} image{'s' * (len(written) != 1)} ({args.direction}) to {args.output} "
           f"(from {args.ckpt_path})")
     return written

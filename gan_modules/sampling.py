@@ -26,7 +26,8 @@ def load_gan(ckpt_path: str | Path, map_location: str = "cpu") -> GANModule:
     module_path, _, name = hparams.get("_class_path", "gan_modules.GANModule").rpartition(".")
     cls = getattr(importlib.import_module(module_path), name)
     if not (isinstance(cls, type) and issubclass(cls, GANModule)):
-        raise TypeError(f"{path} holds a {cls.__name__}, not a GAN module")
+        hint = " (translate images with python main.py translate)" if name == "CycleGAN" else ""
+        raise TypeError(f"{path} holds a {cls.__name__}, not a GAN module: sample needs a generator of noise{hint}")
     return cls.load_from_checkpoint(path, map_location=map_location)
 
 

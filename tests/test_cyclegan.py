@@ -1,6 +1,7 @@
 """CycleGAN (Zhu et al. 2017): its losses on known inputs, the image pool, exact resume, DDP, translate, data errors."""
 
 import shutil
+from pathlib import Path
 
 import pytest
 import torch
@@ -229,12 +230,58 @@ def test_translate_writes_one_image_per_input(run_fit, tiny_mnist, tmp_path):
     ckpt = f"{cli.run_dir}/checkpoints/last.ckpt"
     written = cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs), "--direction", "BtoA", "--output",
                         str(tmp_path / "out")])
-    assert sorted(p.name for p in written) == sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert sorted(p.name for p in written) == sorted(p.name for p in (tmp_path / "out").glob("[!.]*"))
     assert sorted(p.name for p in written) == ["one.png", "three.jpg", "two.png"]
     assert Image.open(tmp_path / "out" / "one.png").size == (28, 28)  # the size the model was trained on
     single = cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs / "one.png"), "--output",
                        str(tmp_path / "single")])
     assert [p.name for p in single] == ["one.png"]
+
+
+def test_translate_never_overwrites_inputs_or_foreign_files(run_fit, tiny_mnist, tmp_path, capsys):
+    cli = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
+                  *TINY)
+    inputs = tmp_path / "inputs"
+    inputs.mkdir()
+    for name in ("one.png", "two.png"):
+        Image.fromarray(torch.randint(0, 256, (40, 40), dtype=torch.uint8).numpy()).save(inputs / name)
+    (inputs / "broken.png").write_bytes(b"not a png")
+    originals = {p.name: p.read_bytes() for p in inputs.iterdir()}
+    ckpt = f"{cli.run_dir}/checkpoints/last.ckpt"
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "mine.txt").write_text("a user's file")
+    refusals = {str(inputs): "would overwrite the input image", str(other): "holds files that translate did not",
+                str(other / "mine.txt"): "is a file"}
+    for output, message in refusals.items():
+        with pytest.raises(SystemExit) as stop:
+            cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs), "--output", output])
+        assert stop.value.code == 2 and message in capsys.readouterr().err
+    assert {p.name: p.read_bytes() for p in inputs.iterdir()} == originals
+    assert sorted(p.name for p in other.iterdir()) == ["mine.txt"]
+    for argv, message in ((["--direction", "BtoC"], "use AtoB"), (["--input", str(tmp_path / "nowhere")], "no such"),
+                          (["--ckpt_path", f"{cli.run_dir}/nothing.ckpt"], "nothing.ckpt")):
+        args = {"--ckpt_path": ckpt, "--input": str(inputs), "--output": str(tmp_path / "out"), **dict([argv])}
+        with pytest.raises(SystemExit):
+            cli_main(["translate", *[x for pair in args.items() for x in pair]])
+        assert message in capsys.readouterr().err
+    # lower-case direction, a broken file named and skipped; the same output again: a rerun overwrites its own files
+    with pytest.warns(UserWarning, match=r"broken\.png"):
+        first = cli_main(["translate", "--ckpt_path", ckpt, "--input", str(inputs), "--direction", "btoa",
+                          "--output", str(tmp_path / "out")])
+    assert sorted(p.name for p in first) == ["one.png", "two.png"]
+    with pytest.warns(UserWarning, match=r"broken\.png"):
+        again = cli_main(["translate", "--ckpt_path", "last", "--config", "configs/cyclegan_digits.yaml", "--runs_dir",
+                          str(Path(cli.run_dir).parents[1]), "--input", str(inputs), "--output", str(tmp_path / "out")])
+    assert sorted(p.name for p in again) == ["one.png", "two.png"]
+
+
+def test_sample_names_translate_for_a_cyclegan_checkpoint(run_fit, tiny_mnist, capsys):
+    cli = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "1", "--data.init_args.data_dir", str(tiny_mnist),
+                  *TINY)
+    with pytest.raises(SystemExit) as stop:
+        cli_main(["sample", "--ckpt_path", f"{cli.run_dir}/checkpoints/last.ckpt"])
+    assert stop.value.code == 2 and "python main.py translate" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("problem", ["missing", "empty"])

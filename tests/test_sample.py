@@ -1,5 +1,6 @@
 """`main.py sample`: counts checked, each export replaces its folder whole, `--ckpt_path last` as for fit."""
 
+import re
 from pathlib import Path
 
 import pytest
@@ -42,12 +43,13 @@ def test_a_count_below_one_is_refused_and_keeps_the_earlier_export(ring_run, cap
         export_samples(GAN(data_shape=(2,)), csv.parent, 0)
 
 
-def test_truncated_checkpoint_is_named(ring_run, tmp_path):
+def test_truncated_checkpoint_is_named(ring_run, tmp_path, capsys):
     data = (ring_run / "checkpoints" / "last.ckpt").read_bytes()
     broken = tmp_path / "broken.ckpt"
     broken.write_bytes(data[: len(data) // 2])
-    with pytest.raises(ValueError, match=r"broken.ckpt cannot be read .* truncated"):
+    with pytest.raises(SystemExit) as stop:  # a usage error: one line, exit code 2
         sample("--ckpt_path", str(broken))
+    assert stop.value.code == 2 and re.search(r"broken.ckpt cannot be read .* truncated", capsys.readouterr().err)
 
 
 def test_a_second_export_replaces_the_first_whole(tmp_path):
