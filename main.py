@@ -33,6 +33,7 @@ from argparse import ArgumentError
 from pathlib import Path
 from typing import Any
 
+import jsonargparse
 import yaml
 from jsonargparse import ArgumentParser, Namespace
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
@@ -73,6 +74,11 @@ warnings.filterwarnings("ignore", message="Using ModelCheckpoint with manual opt
 warnings.filterwarnings("ignore", message=r"`isinstance\(treespec, LeafSpec\)` is deprecated")
 # cli_main(args) from tests and benchmarks replaces sys.argv on purpose; Lightning warns when both exist.
 warnings.filterwarnings("ignore", message="LightningCLI's args parameter is intended to run from within Python")
+# jsonargparse 4.49 renamed skip_none to skip_unset; Lightning's CLI still passes the old name on every fit.
+warnings.filterwarnings("ignore", message=r"(?s).*skip_none parameter was deprecated")
+#: ``skip_unset=False`` (jsonargparse >= 4.49) or ``skip_none=False`` (older): keep null values when saving a config
+KEEP_NULLS = {"skip_unset" if tuple(int(x) for x in re.findall(r"\d+", jsonargparse.__version__)[:2]) >= (4, 49)
+              else "skip_none": False}
 
 
 class _DropLightningTips(logging.Filter):
@@ -237,16 +243,14 @@ class SaveAndLogConfig(SaveConfigCallback):
             run_dir = Path(trainer.default_root_dir)
             run_dir.mkdir(parents=True, exist_ok=True)
             # keep null values: a null that overrides a non-null default must survive a reload
-            keep_nulls = {"skip_unset" if "skip_unset" in inspect.signature(self.parser.save).parameters
-                          else "skip_none": False}  # jsonargparse renamed it in 4.49
             self.parser.save(self.config, str(run_dir / self.config_filename), overwrite=self.overwrite,
-                             multifile=self.multifile, **keep_nulls)
+                             multifile=self.multifile, **KEEP_NULLS)
             self.save_config(trainer, pl_module, stage)
             self.already_saved = True
         self.already_saved = trainer.strategy.broadcast(self.already_saved)  # every rank skips later setups
 
     def save_config(self, trainer: Trainer, pl_module: LightningModule, stage: str) -> None:
-        config = yaml.safe_load(self.parser.dump(self.config, skip_none=False))
+        config = yaml.safe_load(self.parser.dump(self.config, **KEEP_NULLS))
         for logger in trainer.loggers:
             if isinstance(logger, WandbLogger):
                 logger.experiment.config.update({"config": config}, allow_val_change=True)
