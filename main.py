@@ -22,11 +22,13 @@ Every step count (``trainer.max_steps``, ``checkpoint.every_n_train_steps``, ``l
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import inspect
 import logging
 import os
 import re
+import shutil
 import sys
 import warnings
 from argparse import ArgumentError
@@ -36,6 +38,7 @@ from typing import Any
 import jsonargparse
 import yaml
 from jsonargparse import ArgumentParser, Namespace
+from lightning.fabric.utilities.exceptions import MisconfigurationException
 from lightning.pytorch import LightningDataModule, LightningModule, Trainer
 from lightning.pytorch.callbacks import Callback, ModelCheckpoint
 from lightning.pytorch.cli import ArgsType, LightningArgumentParser, LightningCLI, SaveConfigCallback
@@ -122,7 +125,10 @@ class GANLabCLI(LightningCLI):
         if error is not None:
             argv = sys.argv[1:] if args is None else args
             sub = argv[0] if isinstance(argv, list) and argv and argv[0] in subparsers else None
-            subparsers.get(sub, parser).error(error)  # usage, the message, exit code 2
+            failed, prog = subparsers.get(sub, parser), f"main.py {sub}" if sub else "main.py"
+            # the message and a one-line usage, exit code 2 (argparse's usage of every option is 60 lines long)
+            failed.exit(2, f"usage: {prog} --config CONFIG [--<section>.<option> VALUE ...]   (every option: "
+                           f"{prog} --help)\nerror: {_suggest(error, failed, prog)}\n")
         sub = self.config.get("subcommand")
         self.user_model_config = copy.deepcopy((self.config[sub] if sub else self.config).get("model"))
 
@@ -186,6 +192,7 @@ class GANLabCLI(LightningCLI):
         if run_dir is None:
             run_id = shared_run_id()
             run_dir = str(Path(cfg.runs_dir, cfg.name, run_id))
+            StartUp.new_run_dir = run_dir if not Path(run_dir).exists() else None
         self.run_id, self.run_dir = run_id, run_dir
         cfg.trainer.default_root_dir = run_dir
         _add_default_progress_bar(cfg.trainer)
@@ -206,7 +213,7 @@ class GANLabCLI(LightningCLI):
             check_checkpoint_fits_run(cfg.ckpt_path, self.model, cfg)
         if self.trainer is not None:
             # first in line: GracefulStop must ask to stop before LastCheckpoint (always last) looks
-            self.trainer.callbacks[:0] = [GracefulStop(), RunInfo(self.run_id, self.run_dir)]
+            self.trainer.callbacks[:0] = [StartUp(), GracefulStop(), RunInfo(self.run_id, self.run_dir)]
             if type(self.trainer.strategy.checkpoint_io) is TorchCheckpointIO:  # not a user's own plugin
                 self.trainer.strategy.checkpoint_io = AtomicCheckpointIO()
 
@@ -268,6 +275,9 @@ def _add_default_progress_bar(trainer_cfg: Any) -> None:
 def _check_start_up(cfg: Any, user_model: Any) -> None:
     """Errors that need the whole config, raised before anything is written (run folder, config, W&B run)."""
     _check_no_lightning_optimizer(cfg)
+    batch_size = (cfg.get("data") or {}).get("init_args", {}).get("batch_size")
+    if isinstance(batch_size, int) and batch_size < 1:
+        raise ValueError(f"data.batch_size={batch_size}: must be >= 1 (samples per discriminator step)")
     ckpt = cfg.get("ckpt_path")
     resuming = bool(ckpt) and Path(ckpt).is_file()
     _check_runs_dir(cfg.runs_dir, writable=not resuming)
@@ -353,6 +363,37 @@ def _explain_parse_error(message: str) -> str:
                 f"{setting}.init_args to change. Choose one first, e.g. --{setting} {choices[0] if choices else '...'}"
                 f" (then --{setting}.init_args.<name> <value>); choices: {', '.join(choices) or 'none found'}.")
     return message
+
+
+def _suggest(message: str, parser: ArgumentParser, prog: str = "main.py") -> str:
+    """``message`` plus a 'did you mean' for the misspellings users make most: an option a class does not take,
+    a class path naming nothing, an option the parser does not know."""
+    hint = None
+    taken = re.search(r"class_path '([\w.]+)':\s*Option '(\w+)' is not accepted", message)
+    missing = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", message)
+    unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
+    if taken:
+        cls = import_class(taken.group(1))
+        names = {n for k in cls.__mro__ if "__init__" in vars(k) for n in inspect.signature(k.__init__).parameters}
+        names -= {"self", "args", "kwargs"}
+        hint = _closest(taken.group(2), names, f"{cls.__name__} takes {len(names)} arguments")
+    elif missing:
+        module = sys.modules.get(missing.group(1))
+        names = [n for n in dir(module) if not n.startswith("_")] if module else []
+        hint = _closest(missing.group(2), names, f"{missing.group(1)} has {len(names)} names",
+                        prefix=f"{missing.group(1)}.")
+    elif unknown:
+        options = parser._option_string_actions
+        hint = _closest(unknown.group(1), options, f"{prog} has {len(options)} options")
+    return f"{message}\n{hint}" if hint else message
+
+
+def _closest(word: str, names: Any, about: str, prefix: str = "") -> str | None:
+    """'did you mean a or b? (about)' for the names closest to ``word``; None when none is close."""
+    import difflib
+
+    close = difflib.get_close_matches(word, sorted(names), n=3, cutoff=0.6)
+    return f"did you mean {' or '.join(prefix + c for c in close)}? ({about})" if close else None
 
 
 def _concrete_subclasses(base: type) -> list[type]:
@@ -536,5 +577,62 @@ def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI | list[Path]:
     )
 
 
+class StartUp(Callback):
+    """Where start-up ends: a run's first training batch.  Until then an error is the user's setting, file or
+    checkpoint, and ``main`` prints it as one line and removes the run folder this process made for it."""
+
+    new_run_dir: str | None = None  # the run folder a fresh (not resumed) fit made, set before it is made
+    over = False
+
+    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+        type(self).over = True
+
+
+#: Errors the lab raises for bad input (its checks name the setting and the fix); Lightning's for bad trainer flags
+USER_ERRORS = (ValueError, TypeError, OSError, RuntimeError, ImportError, MisconfigurationException)
+
+
+def main() -> None:
+    """``python main.py``: cli_main, with a start-up error (a bad setting, file or checkpoint) printed as one
+    ``error:`` line (exit code 1) and the empty run folder it left removed; a failure once training has begun,
+    or any error with ``GANLAB_TRACEBACK=1``, keeps its traceback.  Tests call cli_main, which raises."""
+    try:
+        cli_main()
+    except USER_ERRORS as err:
+        if StartUp.over or os.environ.get("GANLAB_TRACEBACK"):
+            raise
+        _remove_unused_run_folder(StartUp.new_run_dir)
+        sys.exit(f"error: {_user_message(err)}\n(the full traceback: GANLAB_TRACEBACK=1 python main.py ...)")
+
+
+def _user_message(err: BaseException) -> str:
+    """The lab's own message: jsonargparse wraps an error raised in a constructor in its own (whose text dumps the
+    whole config), so unwrap to the cause."""
+    while err.__cause__ is not None and f"{os.sep}jsonargparse{os.sep}" in _raised_in(err):
+        err = err.__cause__
+    ours = _raised_in(err).startswith(str(Path(__file__).resolve().parent)) and "site-packages" not in _raised_in(err)
+    return f"{err}" if ours else f"{type(err).__name__}: {err}"  # the lab's messages name the setting themselves
+
+
+def _raised_in(err: BaseException) -> str:
+    """The file of the innermost frame of ``err``'s traceback ('' without one)."""
+    frame = err.__traceback__
+    while frame is not None and frame.tb_next is not None:
+        frame = frame.tb_next
+    return frame.tb_frame.f_code.co_filename if frame is not None else ""
+
+
+def _remove_unused_run_folder(run_dir: str | None) -> None:
+    """Remove the run folder a failed start-up made (a config.yaml, W&B's first files), never one holding a
+    checkpoint, and its ``runs/<name>`` parent when that is left empty; rank 0 only."""
+    if run_dir is None or os.environ.get("RANK", "0") != "0" or not Path(run_dir).is_dir():
+        return
+    if any(Path(run_dir).rglob("*.ckpt")):
+        return
+    shutil.rmtree(run_dir, ignore_errors=True)
+    with contextlib.suppress(OSError):
+        Path(run_dir).parent.rmdir()  # only when empty
+
+
 if __name__ == "__main__":
-    cli_main()
+    main()

@@ -163,6 +163,8 @@ def resumable_loader(dataset: Dataset, datamodule: Any, batch_size: int, seed: i
     ``data_on_device`` it is moved to the training device once and batches are gathered there, so no batch
     is copied from host memory (the fast path for data sets that fit on the GPU).
     """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"data.batch_size={batch_size}: must be an integer >= 1 (samples per discriminator step)")
     trainer = datamodule.trainer
     rank, world = (trainer.global_rank, trainer.world_size) if trainer is not None else (0, 1)
     per_step = batches_per_step(trainer)

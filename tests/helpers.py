@@ -25,11 +25,12 @@ QUIET = CONFIGS / "debug" / "quiet.yaml"  # no progress bar, model summary or lo
 SMALL_RING = ["--data.init_args.num_samples", "1024", "--data.init_args.batch_size", "64"]
 
 
-def main_py(tmp_path: Path, *args: str) -> subprocess.Popen:
-    """``python main.py fit`` in its own process (quiet, no logger), tests/ importable for helper callbacks."""
+def main_py(tmp_path: Path, *args: str, env: dict[str, str] | None = None) -> subprocess.Popen:
+    """``python main.py fit`` in its own process (quiet, no logger), tests/ importable for helper callbacks;
+    ``env``: more environment variables."""
     # same thread count as the test process: results must match runs made in-process bit for bit
     env = {**os.environ, "PYTHONPATH": f"{ROOT / 'tests'}{os.pathsep}{os.environ.get('PYTHONPATH', '')}",
-           "OMP_NUM_THREADS": str(torch.get_num_threads())}
+           "OMP_NUM_THREADS": str(torch.get_num_threads()), **(env or {})}
     cmd = [sys.executable, str(ROOT / "main.py"), "fit", "--runs_dir", str(tmp_path / "runs"), *args, "--config",
            str(QUIET)]
     return subprocess.Popen(cmd, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)

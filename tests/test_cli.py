@@ -5,7 +5,7 @@ import re
 from pathlib import Path
 
 import pytest
-from helpers import last_checkpoint
+from helpers import CONFIGS, last_checkpoint, main_py
 
 from main import cli_main
 
@@ -28,6 +28,32 @@ def test_unknown_loss_is_a_parser_error_naming_the_setting(run_fit, capsys):
         run_fit("wgan_gp_ring.yaml", *FAST, "--model.init_args.loss", "gan_modules.losses.NoSuchLoss")
     err = capsys.readouterr().err
     assert "loss" in err and "NoSuchLoss" in err
+
+
+def test_main_prints_a_start_up_error_as_one_line_and_removes_its_run_folder(tmp_path):
+    # n_critic fails while the model is built; bf16-true once the run folder and its config.yaml exist
+    for args, message in ((["--model.init_args.n_critic", "0"], "error: model.n_critic=0: must be"),
+                          (["--trainer.precision", "bf16-true"], "error: trainer.precision=bf16-true: half")):
+        proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), *args)
+        out, _ = proc.communicate(timeout=300)
+        assert proc.returncode == 1 and message in out and "Traceback" not in out, out
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").rglob("*"))
+    proc = main_py(tmp_path, "--config", str(CONFIGS / "wgan_gp_ring.yaml"), "--model.init_args.n_critic", "0",
+                   env={"GANLAB_TRACEBACK": "1"})
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 1 and "Traceback" in out and "model.n_critic=0" in out
+
+
+@pytest.mark.parametrize("args, suggestion", [
+    (["--model.init_args.n_critc", "3"], "did you mean n_critic"),
+    (["--model", "gan_modules.WGANGPP"], "did you mean gan_modules.WGANGP"),
+    (["--trainer.max_stepz", "3"], "did you mean --trainer.max_steps"),
+])
+def test_a_misspelled_option_or_class_gets_a_short_error_with_a_suggestion(run_fit, capsys, args, suggestion):
+    with pytest.raises(SystemExit) as stop:
+        run_fit("wgan_gp_ring.yaml", *FAST, *args)
+    err = capsys.readouterr().err
+    assert stop.value.code == 2 and suggestion in err and len(err.splitlines()) < 20, err
 
 
 def test_run_folder_holds_config_and_checkpoint_and_last_resumes(run_fit, tmp_path, capsys):
