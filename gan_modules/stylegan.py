@@ -111,6 +111,9 @@ class StyleGAN(GANModule):
         if not 0 <= crossover <= self.num_ws:
             raise ValueError(f"crossover={crossover}: must lie in [0, {self.num_ws}] (this generator takes "
                              f"{self.num_ws} styles).")
+        if z_coarse.shape != z_fine.shape:
+            raise ValueError(f"style_mix: z_coarse {tuple(z_coarse.shape)} and z_fine {tuple(z_fine.shape)} must "
+                             "have the same shape (row i mixes z_coarse[i] with z_fine[i]).")
         psi = self.truncation_psi if truncation_psi is None else truncation_psi
         with self._evaluating(use_ema) as net:
             coarse = net.truncate(net.broadcast(net.mapping(z_coarse.to(self.device))), psi, self.truncation_cutoff)

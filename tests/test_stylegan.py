@@ -170,6 +170,8 @@ def test_style_mix_at_the_ends_gives_one_latents_image(modulation):
     assert not torch.allclose(middle, own["fine"]) and not torch.allclose(middle, own["coarse"])
     with pytest.raises(ValueError, match=r"crossover=99: must lie in \[0, "):
         model.style_mix(z_coarse, z_fine, 99)
+    with pytest.raises(ValueError, match=r"z_coarse \(3, 8\) and z_fine \(2, 8\) must have the same shape"):
+        model.style_mix(z_coarse, z_fine[:2], 3)
 
 
 def test_training_fakes_mix_two_latents_at_a_random_crossover():
