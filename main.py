@@ -65,6 +65,7 @@ from callbacks.runs import (
 from callbacks.strategies import choose_strategy  # importing registers trainer.strategy: gan_ddp
 from callbacks.wandb_logger import WandbLogger, configure_wandb, wandb_summary
 from gan_modules import AdversarialModule
+from gan_modules.base import check_precision
 
 SAMPLE_HELP = "Write samples of a trained GAN to disk (one PNG each and a grid, or a CSV for vector data)."
 #: Lightning's other subcommands: its validation/test/predict loops need a loss or outputs a GAN does not define.
@@ -166,6 +167,8 @@ class GANLabCLI(LightningCLI):
                 rank_zero_warn(f"--ckpt_path last: no {cfg.runs_dir}/{cfg.name}/*/checkpoints/last.ckpt yet; "
                                "starting a new run.")
                 cfg.ckpt_path = None
+        if cfg.get("ckpt_path") and Path(cfg.ckpt_path).is_file():  # a foreign checkpoint: refused before the
+            check_checkpoint_belongs(cfg.ckpt_path, self.user_model_config)  # resume warnings below
         model_before = flat(cfg.get("model"))
         super()._parse_ckpt_path()
         cfg = self.config[sub] if sub else self.config
@@ -181,7 +184,7 @@ class GANLabCLI(LightningCLI):
 
     def before_instantiate_classes(self) -> None:
         cfg = self.config[self.subcommand] if self.subcommand else self.config
-        _check_start_up(cfg, self.user_model_config)
+        _check_start_up(cfg)
         run_id, run_dir = None, None
         ckpt = cfg.get("ckpt_path")
         if ckpt and Path(ckpt).is_file():
@@ -272,17 +275,16 @@ def _add_default_progress_bar(trainer_cfg: Any) -> None:
 
 
 # ---------------------------------------------------------------------------------------------- start-up checks
-def _check_start_up(cfg: Any, user_model: Any) -> None:
+def _check_start_up(cfg: Any) -> None:
     """Errors that need the whole config, raised before anything is written (run folder, config, W&B run)."""
     _check_no_lightning_optimizer(cfg)
+    check_precision(cfg.trainer.get("precision"))
     batch_size = (cfg.get("data") or {}).get("init_args", {}).get("batch_size")
     if isinstance(batch_size, int) and batch_size < 1:
         raise ValueError(f"data.batch_size={batch_size}: must be >= 1 (samples per discriminator step)")
     ckpt = cfg.get("ckpt_path")
     resuming = bool(ckpt) and Path(ckpt).is_file()
-    _check_runs_dir(cfg.runs_dir, writable=not resuming)
-    if resuming:
-        check_checkpoint_belongs(ckpt, user_model)
+    _check_runs_dir(cfg.runs_dir, writable=not resuming)  # a resumed checkpoint's run: checked in _parse_ckpt_path
 
 
 def _check_no_lightning_optimizer(cfg: Any) -> None:

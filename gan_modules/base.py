@@ -53,6 +53,14 @@ SCHEDULER_INTERVALS = ("step", "epoch")
 Metrics = dict[str, Tensor]
 
 
+
+def check_precision(precision: Any) -> None:
+    """Refuse half-precision weights: the samplers, callbacks and FID feed float32 inputs, so such a run would
+    train and then fail at its first sample grid (main.py checks it before the run starts, fit again here)."""
+    if str(precision) in ("16-true", "bf16-true"):
+        raise ValueError(f"trainer.precision={precision}: half-precision weights are not supported by the GAN lab; "
+                         "use bf16-mixed (or 16-mixed on a GPU), which keeps float32 weights.")
+
 class AdversarialModule(L.LightningModule, ABC):
     """Manual optimization of a generator side and a discriminator side; subclasses supply the losses."""
 
@@ -335,10 +343,7 @@ class AdversarialModule(L.LightningModule, ABC):
         self._rng_to_restore = state.get("rng")
 
     def on_fit_start(self) -> None:
-        if self.trainer.precision in ("16-true", "bf16-true"):
-            # the samplers, callbacks and FID feed float32 inputs: half weights would fail after training
-            raise ValueError(f"trainer.precision={self.trainer.precision}: half-precision weights are not supported "
-                             "by the GAN lab; use bf16-mixed (or 16-mixed on a GPU), which keeps float32 weights.")
+        check_precision(self.trainer.precision)
         for config in self.trainer.lr_scheduler_configs:
             if isinstance(config.scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau) or config.interval not in \
                     SCHEDULER_INTERVALS:

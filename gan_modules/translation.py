@@ -90,7 +90,7 @@ def translate_files(module: CycleGAN, source: str | Path, direction: str, output
                     images.append(to_tensor(img.convert("L" if channels == 1 else "RGB")))
                 chunk.append(f)
             except (UnidentifiedImageError, OSError) as err:
-                warnings.warn(f"skipped {f}: not a readable image ({err})", stacklevel=2)
+                warnings.warn(f"skipped {f}: not a readable image ({err})", stacklevel=1)
         if not chunk:
             continue
         x = torch.stack(images).float().div(127.5).sub(1.0)
