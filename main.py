@@ -18,6 +18,9 @@ credentials exist; the end of ``fit`` prints every path and the ``wandb sync`` c
 
 Every step count (``trainer.max_steps``, ``checkpoint.every_n_train_steps``, ``log_every_n_steps``, callbacks'
 ``every_n_steps``) means generator steps, whatever ``n_critic`` is (see ``gan_modules/base.py``).
+
+A setting, file or checkpoint that cannot work stops the run before its first step with one ``error:`` line
+(``GANLAB_TRACEBACK=1`` shows the traceback); ``cli_main`` (tests, benchmarks, notebooks) raises instead.
 """
 
 from __future__ import annotations
