@@ -371,9 +371,9 @@ def _explain_parse_error(message: str) -> str:
 
 
 def _suggest(message: str, parser: ArgumentParser, prog: str = "main.py") -> str:
-    """``message`` plus a 'did you mean' for the misspellings users make most: an option a class does not take,
-    a class path naming nothing, an option the parser does not know."""
-    hint = None
+    """A 'did you mean' for the misspellings users make most: an option a class does not take and a class path
+    naming nothing (then in place of jsonargparse's report, which lists every type it tried), an option the
+    parser does not know (after the message).  Other messages are returned as they are."""
     taken = re.search(r"class_path '([\w.]+)':\s*Option '(\w+)' is not accepted", message)
     missing = re.search(r"module '([\w.]+)' has no attribute '(\w+)'", message)
     unknown = re.search(r"unrecognized arguments: (--[\w.]+)", message)
@@ -382,14 +382,15 @@ def _suggest(message: str, parser: ArgumentParser, prog: str = "main.py") -> str
         names = {n for k in cls.__mro__ if "__init__" in vars(k) for n in inspect.signature(k.__init__).parameters}
         names -= {"self", "args", "kwargs"}
         hint = _closest(taken.group(2), names, f"{cls.__name__} takes {len(names)} arguments")
-    elif missing:
+        return f"{taken.group(1)} takes no argument '{taken.group(2)}'; {hint}" if hint else message
+    if missing:
         module = sys.modules.get(missing.group(1))
         names = [n for n in dir(module) if not n.startswith("_")] if module else []
         hint = _closest(missing.group(2), names, f"{missing.group(1)} has {len(names)} names",
                         prefix=f"{missing.group(1)}.")
-    elif unknown:
-        options = parser._option_string_actions
-        hint = _closest(unknown.group(1), options, f"{prog} has {len(options)} options")
+        return f"{missing.group(1)}.{missing.group(2)} does not exist; {hint}" if hint else message
+    hint = _closest(unknown.group(1), parser._option_string_actions,
+                    f"{prog} has {len(parser._option_string_actions)} options") if unknown else None
     return f"{message}\n{hint}" if hint else message
 
 
