@@ -89,8 +89,9 @@ def newest_match(pattern: str | None, config: str = "classifier_mnist") -> str |
         return pattern
     matches = sorted(glob.glob(pattern), key=os.path.getmtime)  # glob.glob: absolute patterns too
     if not matches:
-        raise FileNotFoundError(f"no file matches {pattern}; train the digit classifier first: "
-                                f"`python main.py fit --config configs/{config}.yaml`")
+        raise FileNotFoundError(f"no file matches {pattern} (from {os.getcwd()}); train the digit classifier first: "
+                                f"`python main.py fit --config configs/{config}.yaml`, or, if it was trained with "
+                                "another --runs_dir, give its checkpoint's path as weights_path")
     return str(matches[-1])
 
 
