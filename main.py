@@ -282,9 +282,6 @@ def _check_start_up(cfg: Any) -> None:
     """Errors that need the whole config, raised before anything is written (run folder, config, W&B run)."""
     _check_no_lightning_optimizer(cfg)
     check_precision(cfg.trainer.get("precision"))
-    batch_size = (cfg.get("data") or {}).get("init_args", {}).get("batch_size")
-    if isinstance(batch_size, int) and batch_size < 1:
-        raise ValueError(f"data.batch_size={batch_size}: must be >= 1 (samples per discriminator step)")
     ckpt = cfg.get("ckpt_path")
     resuming = bool(ckpt) and Path(ckpt).is_file()
     _check_runs_dir(cfg.runs_dir, writable=not resuming)  # a resumed checkpoint's run: checked in _parse_ckpt_path
@@ -584,13 +581,14 @@ def cli_main(args: ArgsType = None, run: bool = True) -> GANLabCLI | list[Path]:
 
 
 class StartUp(Callback):
-    """Where start-up ends: a run's first training batch.  Until then an error is the user's setting, file or
-    checkpoint, and ``main`` prints it as one line and removes the run folder this process made for it."""
+    """Where start-up ends: the training loop's start (after setup, the checkpoint's restore and the data
+    loaders).  Until then an error is the user's setting, file or checkpoint, and ``main`` prints it as one line
+    and removes the run folder this process made for it."""
 
     new_run_dir: str | None = None  # the run folder a fresh (not resumed) fit made, set before it is made
     over = False
 
-    def on_train_batch_start(self, trainer: Trainer, pl_module: LightningModule, batch: Any, batch_idx: int) -> None:
+    def on_train_start(self, trainer: Trainer, pl_module: LightningModule) -> None:
         type(self).over = True
 
 

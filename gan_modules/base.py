@@ -53,13 +53,13 @@ SCHEDULER_INTERVALS = ("step", "epoch")
 Metrics = dict[str, Tensor]
 
 
-
 def check_precision(precision: Any) -> None:
     """Refuse half-precision weights: the samplers, callbacks and FID feed float32 inputs, so such a run would
     train and then fail at its first sample grid (main.py checks it before the run starts, fit again here)."""
     if str(precision) in ("16-true", "bf16-true"):
         raise ValueError(f"trainer.precision={precision}: half-precision weights are not supported by the GAN lab; "
                          "use bf16-mixed (or 16-mixed on a GPU), which keeps float32 weights.")
+
 
 class AdversarialModule(L.LightningModule, ABC):
     """Manual optimization of a generator side and a discriminator side; subclasses supply the losses."""
