@@ -69,14 +69,15 @@ def steps_for(config: str, budget: float, runs: str, data_dir: str, extra: list[
     return max(int(0.85 * (budget - startup) / per_step), 10)
 
 
-def uses_semantic_loss(config: str, extra: list[str]) -> bool:
-    """Whether the config (or an option after it) turns CyCADA's semantic loss on."""
-    weight = yaml.safe_load((ROOT / "configs" / f"{config}.yaml").read_text())["model"]["init_args"].get(
-        "semantic_weight", 0.0)
+def uses_source_classifier(config: str, extra: list[str]) -> bool:
+    """Whether the config (or an option after it) names a classifier of domain A: CyCADA's semantic loss or the
+    discriminators conditioned on its classes."""
+    init_args = yaml.safe_load((ROOT / "configs" / f"{config}.yaml").read_text())["model"]["init_args"]
+    named = init_args.get("semantic_classifier")
     for i, option in enumerate(extra):
-        if option.startswith("--model.init_args.semantic_weight"):
-            weight = option.split("=", 1)[1] if "=" in option else extra[i + 1]
-    return float(weight) > 0
+        if option.startswith("--model.init_args.semantic_classifier"):
+            named = option.split("=", 1)[1] if "=" in option else extra[i + 1]
+    return named not in (None, "null", "None")
 
 
 def train_source_classifier(runs: str, epochs: int | None = None) -> str:
@@ -136,7 +137,7 @@ def main() -> None:
 
     classifier = DigitClassifier.load_from_checkpoint(newest_match(args.classifier), map_location="cpu").eval()
     with tempfile.TemporaryDirectory() as runs:
-        if uses_semantic_loss(args.config, extra):  # this run's own source classifier: seeded, never a stale one
+        if uses_source_classifier(args.config, extra):  # this run's own source classifier: seeded, never a stale one
             source = args.source_classifier or train_source_classifier(runs, 1 if args.smoke else None)
             extra = [*extra, "--model.init_args.semantic_classifier", source]
         steps = 10 if args.smoke else args.steps or steps_for(args.config, args.budget, runs, args.data_dir, extra)

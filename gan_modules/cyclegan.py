@@ -10,6 +10,11 @@ DDP and precision.  The discriminators see generated images through an :class:`I
 Optionally (``semantic_weight`` > 0, off by default) the semantic-consistency loss of CyCADA (Hoffman et al.
 2018): a frozen classifier of domain A must read a translated image as it reads the original, which keeps the
 class that CycleGAN's own losses do not protect (a UCI "1" translated into an MNIST "7" satisfies them all).
+With it, ``conditional_classes`` > 0 also conditions both discriminators on that classifier's reading of each
+image (its one-hot class as extra input channels, as a conditional GAN's discriminator sees its label: Mirza and
+Osindero 2014; conditioning the domain discriminator on the classifier's prediction is CDAN's idea, Long et al.
+2018): D_B then compares G's translations of a class with the target images the classifier reads as that class,
+instead of with any target image, which the semantic loss alone allows.
 
 A batch is ``(domain_a, domain_b)``: two unpaired image batches of the same size (``datamodules.unpaired``).
 """
@@ -120,6 +125,7 @@ class CycleGAN(AdversarialModule):
         identity_weight: float = 0.5,                        # identity L1 weight as a fraction of cycle_weight; 0: off
         semantic_weight: float = 0.0,                        # CyCADA's semantic-consistency loss; 0: off (the paper)
         semantic_classifier: str | None = None,              # DigitClassifier checkpoint (or glob) of domain A
+        conditional_classes: int = 0,                        # D sees that classifier's class (one-hot); 0: off
         pool_size: int = 50,                                 # generated images kept per domain for D; 0: off
         pool_seed: int = 0,                                  # seed of the pools' draws (offset per DDP rank)
         g_optimizer: OptimizerCallable = ADAM_DCGAN,         # over both generators: Adam 2e-4, betas (0.5, 0.999)
@@ -137,21 +143,29 @@ class CycleGAN(AdversarialModule):
         if cycle_weight < 0 or identity_weight < 0:
             raise ValueError(f"model.cycle_weight={cycle_weight}, model.identity_weight={identity_weight}: must be "
                              ">= 0 (the paper: 10 and 0.5; identity_weight 0 switches the identity loss off).")
-        if semantic_weight < 0 or (semantic_weight > 0) != (semantic_classifier is not None):
-            raise ValueError(f"model.semantic_weight={semantic_weight}, model.semantic_classifier="
-                             f"{semantic_classifier!r}: the semantic loss needs both a weight > 0 and a classifier "
+        if conditional_classes < 0:
+            raise ValueError(f"model.conditional_classes={conditional_classes}: the number of classes of the semantic "
+                             "classifier (10 for digits) conditions the discriminators; 0 turns it off.")
+        uses_classifier = semantic_weight > 0 or conditional_classes > 0
+        if semantic_weight < 0 or uses_classifier != (semantic_classifier is not None):
+            raise ValueError(f"model.semantic_weight={semantic_weight}, model.conditional_classes="
+                             f"{conditional_classes}, model.semantic_classifier={semantic_classifier!r}: the semantic "
+                             "loss (a weight > 0) and the conditional discriminators (classes > 0) need a classifier "
                              "checkpoint of domain A (e.g. from `python main.py fit --config "
-                             "configs/classifier_uci.yaml`); leave both unset for the paper's CycleGAN.")
+                             "configs/classifier_uci.yaml`), and the classifier needs one of them; leave all three "
+                             "unset for the paper's CycleGAN.")
         self.data_shape = tuple(int(s) for s in data_shape)
+        self.conditional_classes = conditional_classes
         self.cycle_weight, self.identity_weight = cycle_weight, identity_weight
         self.semantic_weight, self.semantic_classifier = semantic_weight, semantic_classifier
         # loaded at fit start; a tuple keeps it out of the state dict, the optimizers and DDP: it is frozen
         self._classifier: tuple[nn.Module, ...] = ()
         make_g, make_d = build(generator, ImageToImage), build(discriminator, ImageToImage)
+        d_shape = (self.data_shape[0] + conditional_classes, *self.data_shape[1:])  # + one-hot class maps
         self.generator_ab: nn.Module = make_g(self.data_shape)      # G: A -> B
         self.generator_ba: nn.Module = make_g(self.data_shape)      # F: B -> A
-        self.discriminator_a: nn.Module = make_d(self.data_shape)   # D_A: real A vs F(b)
-        self.discriminator_b: nn.Module = make_d(self.data_shape)   # D_B: real B vs G(a)
+        self.discriminator_a: nn.Module = make_d(d_shape)           # D_A: real A vs F(b)
+        self.discriminator_b: nn.Module = make_d(d_shape)           # D_B: real B vs G(a)
         self.pool_seed = pool_seed
         self.pool_a, self.pool_b = ImagePool(pool_size, pool_seed), ImagePool(pool_size, pool_seed + 1)
         self._check_networks()
@@ -194,11 +208,13 @@ class CycleGAN(AdversarialModule):
         """Both discriminators' least-squares losses, each halved (the paper's 0.5 slows D against G), on real
         images and pooled generated ones."""
         real_a, real_b = batch
-        with torch.no_grad():
-            fake_b = self.pool_b.query(self.generator_ab(real_a))
-            fake_a = self.pool_a.query(self.generator_ba(real_b))
-        loss_a = least_squares_discriminator_loss(self.discriminator_a(real_a), self.discriminator_a(fake_a))
-        loss_b = least_squares_discriminator_loss(self.discriminator_b(real_b), self.discriminator_b(fake_b))
+        with torch.no_grad():  # pooled with their class maps (when conditional): an old image keeps its class
+            fake_b = self.pool_b.query(self.with_class(self.generator_ab(real_a), real_a))
+            fake_a = self.pool_a.query(self.with_class(self.generator_ba(real_b), real_b))
+        loss_a = least_squares_discriminator_loss(self.discriminator_a(self.with_class(real_a, real_a)),
+                                                  self.discriminator_a(fake_a))
+        loss_b = least_squares_discriminator_loss(self.discriminator_b(self.with_class(real_b, real_b)),
+                                                  self.discriminator_b(fake_b))
         return loss_a + loss_b, {"train/d_a_loss": loss_a.detach(), "train/d_b_loss": loss_b.detach()}
 
     def generator_loss(self, batch: Any) -> tuple[Tensor, Metrics]:
@@ -206,8 +222,8 @@ class CycleGAN(AdversarialModule):
         real_a, real_b = batch
         fake_b, fake_a = self.generator_ab(real_a), self.generator_ba(real_b)
         terms = {
-            "train/adv_AtoB": least_squares_generator_loss(self.discriminator_b(fake_b)),
-            "train/adv_BtoA": least_squares_generator_loss(self.discriminator_a(fake_a)),
+            "train/adv_AtoB": least_squares_generator_loss(self.discriminator_b(self.with_class(fake_b, real_a))),
+            "train/adv_BtoA": least_squares_generator_loss(self.discriminator_a(self.with_class(fake_a, real_b))),
             "train/cycle_A": self.cycle_weight * cycle_consistency_loss(real_a, self.generator_ba(fake_b)),
             "train/cycle_B": self.cycle_weight * cycle_consistency_loss(real_b, self.generator_ab(fake_a)),
         }
@@ -222,6 +238,18 @@ class CycleGAN(AdversarialModule):
         loss = torch.stack(list(terms.values())).sum()
         return loss, {k: v.detach() for k, v in terms.items()}
 
+    def with_class(self, images: Tensor, source: Tensor) -> Tensor:
+        """``images`` with ``conditional_classes`` constant channels appended: the one-hot class the source
+        classifier reads in ``source`` (the image itself, or the original a translation came from).  A hard
+        label, not the softmax: real target images are read less confidently than translated source ones, and a
+        soft condition would tell the discriminator which is which.  ``images`` unchanged when off."""
+        if not self.conditional_classes:
+            return images
+        with torch.no_grad():
+            labels = self.source_classifier()(source).argmax(1)
+        maps = F.one_hot(labels, self.conditional_classes).to(images.dtype)
+        return torch.cat([images, maps[:, :, None, None].expand(-1, -1, *images.shape[2:])], 1)
+
     def source_classifier(self) -> nn.Module:
         """The frozen classifier of domain A for the semantic loss, loaded on first use (a missing checkpoint
         fails at fit start, naming the config that trains it) and kept on this module's device."""
@@ -232,13 +260,17 @@ class CycleGAN(AdversarialModule):
             if channels != self.data_shape[0]:
                 raise ValueError(f"model.semantic_classifier {self.semantic_classifier} reads images of {channels} "
                                  f"channel(s), but this data has {self.data_shape[0]}; train it on domain A's images.")
+            classes = classifier.hparams.num_classes
+            if self.conditional_classes not in (0, classes):
+                raise ValueError(f"model.conditional_classes={self.conditional_classes}, but the semantic classifier "
+                                 f"{self.semantic_classifier} has {classes} classes; set it to {classes}.")
             self._classifier = (classifier.to(self.device),)  # loaded at fit start, when the module is in place
         return self._classifier[0]
 
     # ------------------------------------------------------------------ pools: seeded per rank, in checkpoints
     def on_fit_start(self) -> None:
         super().on_fit_start()
-        if self.semantic_weight > 0:
+        if self.semantic_classifier is not None:
             self.source_classifier()
         if self.trainer.world_size > 1 and not self._pools_restored:
             rank = self.trainer.global_rank  # every rank pools its own generated images: its own draws too
@@ -271,7 +303,8 @@ class CycleGAN(AdversarialModule):
                     raise ValueError(f"model.generator ({type(self.generator_ab).__name__}) maps images of shape "
                                      f"{self.data_shape} to {tuple(out.shape[1:])}; an image-to-image generator "
                                      "must keep the shape (sides divisible by 4 for the ResNet generator).")
-                self.discriminator_a(x)
+                self.discriminator_a(torch.zeros(1, self.data_shape[0] + self.conditional_classes,
+                                                 *self.data_shape[1:]))
         except RuntimeError as err:
             raise ValueError(f"CycleGAN's networks fail on images of shape {self.data_shape}: {err}; choose a "
                              "smaller discriminator (n_layers) or a larger crop_size.") from err

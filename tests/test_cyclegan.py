@@ -94,10 +94,74 @@ def test_generator_loss_adds_the_weighted_semantic_terms():
     assert float(terms["train/semantic_BtoA"]) == pytest.approx(2 * float(torch.log(torch.tensor(2.0))))
 
 
+class Recorder(nn.Module):
+    """Patch scores 0 that keep every input it judged: what a conditional discriminator was shown."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = nn.Parameter(torch.zeros(()))
+        self.seen: list[torch.Tensor] = []
+
+    def forward(self, x):
+        self.seen.append(x.detach().clone())
+        return self.weight.expand(len(x), 2, 2)
+
+
+def test_conditional_discriminators_see_the_class_the_classifier_reads_in_the_source():
+    model = CycleGAN(generator=lambda shape: Shift(0.5), discriminator=lambda shape: Recorder(), pool_size=0,
+                     identity_weight=0.0, semantic_weight=1.0, semantic_classifier="unused.ckpt",
+                     conditional_classes=2, data_shape=(1, 1, 2))
+    model._classifier = (PixelLogits(),)  # reads class 0 when the first pixel is larger, else class 1
+    model.discriminator_a.seen.clear()  # the start-up shape check's input
+    a = torch.tensor([[[[2.0, 0.0]]], [[[0.0, 1.0]]]])   # classes 0, 1
+    b = torch.tensor([[[[0.0, 3.0]]], [[[1.0, 0.0]]]])   # classes 1, 0
+    one_hot = {0: [1.0, 0.0], 1: [0.0, 1.0]}
+
+    def expected(images, classes):  # the images, then one constant map per class
+        maps = torch.tensor([one_hot[c] for c in classes])[:, :, None, None].expand(-1, -1, 1, 2)
+        return torch.cat([images, maps], 1)
+
+    model.generator_loss((a, b))
+    # D_B judges G(a) = a + 0.5 under a's classes (not G(a)'s: a shift by 0.5 keeps them here anyway), D_A F(b)
+    torch.testing.assert_close(model.discriminator_b.seen[0], expected(a + 0.5, [0, 1]))
+    torch.testing.assert_close(model.discriminator_a.seen[0], expected(b + 0.5, [1, 0]))
+    model.discriminator_b.seen.clear()
+    model.discriminator_loss((a, b))
+    real, fake = model.discriminator_b.seen  # real B under its own classes, G(a) under a's
+    torch.testing.assert_close(real, expected(b, [1, 0]))
+    torch.testing.assert_close(fake, expected(a + 0.5, [0, 1]))
+
+
+def test_a_translation_is_conditioned_on_its_source_not_on_itself():
+    model = CycleGAN(generator=lambda shape: Shift(-5.0), discriminator=lambda shape: Recorder(), pool_size=0,
+                     identity_weight=0.0, semantic_weight=1.0, semantic_classifier="unused.ckpt",
+                     conditional_classes=2, data_shape=(1, 1, 2))
+    model._classifier = (lambda x: torch.tensor([[1.0, 0.0]]).expand(len(x), 2) * x.sum((1, 2, 3))[:, None],)
+    a = torch.full((1, 1, 1, 2), 1.0)  # positive sum: class 0; G(a) = a - 5 has a negative sum: class 1
+    model.generator_loss((a, a))
+    assert model.discriminator_b.seen[0][0, 1:].flatten().tolist() == [1.0, 1.0, 0.0, 0.0]  # class 0's maps
+
+
+def test_conditional_discriminators_need_the_classifier_and_a_class_count():
+    with pytest.raises(ValueError, match=r"conditional_classes=10, .* need a classifier checkpoint of domain A"):
+        CycleGAN(data_shape=(1, 28, 28), conditional_classes=10)
+    with pytest.raises(ValueError, match=r"conditional_classes=-1: the number of classes"):
+        CycleGAN(data_shape=(1, 28, 28), conditional_classes=-1, semantic_classifier="uci.ckpt")
+    # without the semantic loss: the classifier only conditions the discriminators
+    CycleGAN(data_shape=(1, 28, 28), conditional_classes=10, semantic_classifier="uci.ckpt")
+
+
+def test_conditional_classes_must_match_the_classifier(digit_classifier):
+    model = CycleGAN(data_shape=(1, 28, 28), semantic_weight=1.0, semantic_classifier=digit_classifier,
+                     conditional_classes=3, generator=lambda shape: Shift(0.0))
+    with pytest.raises(ValueError, match=r"conditional_classes=3, but .* has 10 classes; set it to 10"):
+        model.source_classifier()
+
+
 @pytest.mark.parametrize("options", [{"semantic_weight": 1.0}, {"semantic_classifier": "uci.ckpt"},
                                      {"semantic_weight": -1.0, "semantic_classifier": "uci.ckpt"}])
 def test_semantic_loss_needs_a_weight_and_a_classifier(options):
-    with pytest.raises(ValueError, match=r"semantic loss needs both a weight > 0 and a classifier"):
+    with pytest.raises(ValueError, match=r"need a classifier checkpoint of domain A .* and the classifier needs one"):
         CycleGAN(data_shape=(1, 28, 28), **options)
 
 
@@ -181,15 +245,18 @@ def test_image_pool_state_continues_exactly():
     assert torch.equal(pool.query(batch), copy.query(batch))
 
 
-@pytest.mark.parametrize("semantic", [False, True])
+@pytest.mark.parametrize("semantic", [False, True, "conditional"])
 def test_resumed_cyclegan_equals_uninterrupted(run_fit, tiny_mnist, digit_classifier, semantic):
     args = ["--data.init_args.data_dir", str(tiny_mnist), *TINY]
     if semantic:  # CyCADA's loss through a frozen classifier: it stays out of checkpoints and optimizers
         args += ["--model.init_args.semantic_weight", "1", "--model.init_args.semantic_classifier", digit_classifier]
+    if semantic == "conditional":  # the discriminators see its class too: the pools keep each image's class maps
+        args += ["--model.init_args.conditional_classes", "10"]
     full = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "4", *args)
     first = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "2", *args)
     stopped = last_checkpoint(first)
     assert len(stopped["cyclegan_pools"]["a"]["images"]) == 6  # full after 2 steps of 4 images: draws matter next
+    assert stopped["cyclegan_pools"]["a"]["images"].shape[1] == (11 if semantic == "conditional" else 1)
     resumed = run_fit("cyclegan_digits.yaml", "--trainer.max_steps", "4", *args,
                       "--ckpt_path", f"{first.run_dir}/checkpoints/last.ckpt")
     a, b = last_checkpoint(full), last_checkpoint(resumed)
