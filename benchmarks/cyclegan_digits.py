@@ -4,7 +4,7 @@
     python benchmarks/cyclegan_digits.py --budget 1200   # seconds of training (the issue: 20 minutes, 2 cores)
     python benchmarks/cyclegan_digits.py --smoke         # a few steps, to check the script runs
     python benchmarks/cyclegan_digits.py --config cyclegan_digits_semantic --budget 1200   # + CyCADA's semantic loss
-                                                    # (its UCI classifier trained first, ~30 s)
+                                    # and class-conditional discriminators (its UCI classifier trained first, ~30 s)
 
 Trains configs/cyclegan_digits.yaml for ``--budget`` seconds, with the learning-rate decay (constant for the first
 half, linear to zero over the second, Zhu et al. 2017) laid over the generator steps the budget allows (measured in
