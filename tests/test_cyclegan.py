@@ -142,6 +142,29 @@ def test_a_translation_is_conditioned_on_its_source_not_on_itself():
     assert model.discriminator_b.seen[0][0, 1:].flatten().tolist() == [1.0, 1.0, 0.0, 0.0]  # class 0's maps
 
 
+class CountingLogits(PixelLogits):
+    calls = 0
+
+    def forward(self, x):
+        self.calls += 1
+        return super().forward(x)
+
+
+def test_a_step_reads_each_real_batch_once():
+    model = CycleGAN(generator=lambda shape: Shift(0.5), discriminator=lambda shape: Recorder(), pool_size=0,
+                     identity_weight=0.0, semantic_weight=1.0, semantic_classifier="unused.ckpt",
+                     conditional_classes=2, data_shape=(1, 1, 2))
+    model._classifier = (counting := CountingLogits(),)
+    a, b = torch.tensor([[[[2.0, 0.0]]]]), torch.tensor([[[[0.0, 3.0]]]])
+    model.discriminator_loss((a, b))
+    _, terms = model.generator_loss((a, b))
+    assert counting.calls == 2 + 2  # a and b once each, then the two translations for the semantic loss
+    model.discriminator_loss((a.clone(), b))  # a new batch is read again, even with the same values
+    assert counting.calls == 5
+    # the remembered reading is the one the loss would compute: CE(f(a + 0.5), argmax f(a) = 0)
+    assert float(terms["train/semantic_AtoB"]) == pytest.approx(float(torch.log1p(torch.exp(torch.tensor(-2.0)))))
+
+
 def test_conditional_discriminators_need_the_classifier_and_a_class_count():
     with pytest.raises(ValueError, match=r"conditional_classes=10, .* need a classifier checkpoint of domain A"):
         CycleGAN(data_shape=(1, 28, 28), conditional_classes=10)
