@@ -32,7 +32,7 @@ from torch import Tensor, nn
 from torch.nn import Parameter
 
 from .base import ADAM_DCGAN, AdversarialModule, Metrics
-from .classifier import load_classifier
+from .classifier import load_classifier, newest_match
 from .config_types import LRSchedulerCallable, OptimizerCallable, build, spec
 from .losses import least_squares_discriminator_loss
 
@@ -278,8 +278,9 @@ class CycleGAN(AdversarialModule):
                                  f"channel(s), but this data has {self.data_shape[0]}; train it on domain A's images.")
             classes = classifier.hparams.num_classes
             if self.conditional_classes not in (0, classes):
+                path = newest_match(self.semantic_classifier)
                 raise ValueError(f"model.conditional_classes={self.conditional_classes}, but the semantic classifier "
-                                 f"{self.semantic_classifier} has {classes} classes; set it to {classes}.")
+                                 f"{path} has {classes} classes; set it to {classes}.")
             self._classifier = (classifier.to(self.device),)  # loaded at fit start, when the module is in place
         return self._classifier[0]
 
