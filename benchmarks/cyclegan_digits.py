@@ -126,8 +126,9 @@ def main() -> None:
     parser.add_argument("--steps", type=int, help="generator steps (default: what the budget allows, probed)")
     parser.add_argument("--classifier", default="runs/classifier_mnist/*/checkpoints/last.ckpt",
                         help="a DigitClassifier checkpoint (a glob takes the newest)")
-    parser.add_argument("--source_classifier", help="a classifier of the UCI digits for the semantic loss, when the "
-                        "config has one (default: train configs/classifier_uci.yaml first, about 30 s)")
+    parser.add_argument("--source_classifier", help="a classifier of the UCI digits for the semantic loss and the "
+                        "conditional discriminators, when the config names one (default: train "
+                        "configs/classifier_uci.yaml first, about 30 s)")
     parser.add_argument("--data_dir", default=str(ROOT / "data"), help="torchvision's MNIST root (offline 5k)")
     parser.add_argument("--grid", help="save UCI digits beside their translations to this PNG")
     parser.add_argument("--smoke", action="store_true", help="10 steps, to check the script runs")
