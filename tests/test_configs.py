@@ -41,7 +41,7 @@ def test_config_reaches_a_generator_step(run_fit, config, tiny_mnist, tiny_celeb
                  "--data.init_args.crop_size", "32", "--data.init_args.num_test", "2", "--data.init_args.batch_size",
                  "2", "--data.init_args.num_workers", "0"],
              "DigitsDataModule": ["--data.init_args.data_dir", str(tiny_mnist), "--data.init_args.batch_size", "4"],
-             "UCIDigitsDataModule": []}  # offline and small already
+             "UCIDigitsDataModule": ["--data.init_args.unlabeled_mnist", str(tiny_mnist)]}  # UCI: offline, small
     extra = small[data_class(config)]
     if "semantic_classifier:" in (CONFIGS / config).read_text():  # a classifier of domain A, trained by a fixture
         extra = [*extra, "--model.init_args.semantic_classifier", request.getfixturevalue("digit_classifier")]
