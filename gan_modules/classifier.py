@@ -22,6 +22,8 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 from torchvision.transforms import v2 as T
 
+from .base import _rng_states, _set_rng_states
+
 #: the warps of ``augment``: within what one writer's digits vary by (as in elastic/affine MNIST augmentation)
 STYLE_WARP = T.RandomAffine(degrees=15, translate=(0.1, 0.1), scale=(0.8, 1.2), shear=15, fill=-1.0)
 
@@ -80,6 +82,19 @@ class DigitClassifier(L.LightningModule):
 
     def configure_optimizers(self) -> torch.optim.Optimizer:
         return torch.optim.Adam(self.parameters(), lr=self.hparams.lr)
+
+    # the style warps draw from the global RNG: checkpoints keep it, so a resumed run draws what an
+    # uninterrupted one draws (one process; the GAN harness also keeps one state per rank)
+    def on_save_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        checkpoint["rng"] = _rng_states()
+
+    def on_load_checkpoint(self, checkpoint: dict[str, Any]) -> None:
+        self._rng_to_restore = checkpoint.get("rng")  # applied when training resumes, not on a plain load
+
+    def on_train_start(self) -> None:
+        if getattr(self, "_rng_to_restore", None) is not None:
+            _set_rng_states(self._rng_to_restore)
+            self._rng_to_restore = None
 
 
 def newest_match(pattern: str | None, config: str = "classifier_mnist") -> str | None:
