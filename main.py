@@ -159,7 +159,7 @@ class GANLabCLI(LightningCLI):
         cfg = self.config[sub] if sub else self.config
         cfg.name = run_name(cfg)
         ckpt_path = cfg.get("ckpt_path")
-        if ckpt_path and ckpt_path not in ("last", "best", "hpc", "registry"):
+        if ckpt_path is not None and ckpt_path not in ("last", "best", "hpc", "registry"):
             check_checkpoint_file(ckpt_path)
         if ckpt_path == "last":
             found = newest_last_checkpoint(Path(cfg.runs_dir, cfg.name))

@@ -93,6 +93,9 @@ def newest_last_checkpoint(runs: Path) -> Path | None:
 
 def check_checkpoint_file(path: str) -> None:
     """A clear error, before anything starts, for a checkpoint that is missing, truncated or foreign."""
+    if not path.strip():  # e.g. --ckpt_path "$CKPT" with CKPT unset
+        raise FileNotFoundError("--ckpt_path is empty: give a checkpoint file, or `last` for the newest run of the "
+                                "config (fit without --ckpt_path starts a new run).")
     if not Path(path).is_file():
         raise FileNotFoundError(f"--ckpt_path {path}: no such file (use --ckpt_path last for the newest run)")
     try:

@@ -145,6 +145,8 @@ def test_truncated_and_foreign_checkpoints_are_clear_errors(run_fit, tmp_path):
         run_fit("wgan_gp_ring.yaml", "--ckpt_path", str(foreign), *SMALL_RING)
     with pytest.raises(FileNotFoundError, match="no such file"):
         run_fit("wgan_gp_ring.yaml", "--ckpt_path", str(tmp_path / "missing.ckpt"), *SMALL_RING)
+    with pytest.raises(FileNotFoundError, match=r"--ckpt_path is empty: .*fit without --ckpt_path starts a new run"):
+        run_fit("wgan_gp_ring.yaml", "--ckpt_path", "", *SMALL_RING)  # --ckpt_path "$CKPT" with CKPT unset
 
 
 def test_no_secret_is_logged_or_saved(run_fit, monkeypatch):
