@@ -22,6 +22,7 @@ from typing import Any
 import lightning as L
 import torch
 import torch.nn.functional as F
+from lightning.pytorch.utilities import rank_zero_warn
 from torch import Tensor
 
 from .identity import files_identity
@@ -334,6 +335,9 @@ class UCIDigitsDataModule(MNISTDataModule):
                 raise ValueError("data.unlabeled_mnist (self-training) adds the pseudo-labeled digits through a new "
                                  "loader each epoch: set trainer.reload_dataloaders_every_n_epochs: 1 (it is "
                                  f"{trainer.reload_dataloaders_every_n_epochs}).")
+            if stage == "fit" and trainer is not None and 0 <= (trainer.max_epochs or -1) <= self.self_training_start:
+                rank_zero_warn(f"data.self_training_start={self.self_training_start} but the run stops after "
+                               f"trainer.max_epochs={trainer.max_epochs}: no MNIST digit will be pseudo-labeled.")
             mnist = self._mnist()
             mnist.setup()
             self.unlabeled = mnist.images

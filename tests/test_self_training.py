@@ -68,6 +68,12 @@ def test_self_training_needs_a_new_loader_every_epoch(run_fit, tiny_mnist):
                 "--trainer.reload_dataloaders_every_n_epochs", "0", "--trainer.max_epochs", "1")
 
 
+def test_a_run_that_ends_before_self_training_starts_says_so(run_fit, tiny_mnist):
+    with pytest.warns(UserWarning, match=r"self_training_start=30 but the run stops after trainer\.max_epochs=1"):
+        run_fit("classifier_uci.yaml", "--data.init_args.unlabeled_mnist", str(tiny_mnist), "--trainer.max_epochs", "1",
+                "--data.init_args.subset", "64")
+
+
 @pytest.mark.parametrize("fractions", [[0.0], [1.5], []])
 def test_bad_self_training_settings_fail_at_construction(fractions):
     with pytest.raises(ValueError, match=r"self_training_fractions=.* must lie in \(0, 1\]"):
