@@ -166,6 +166,8 @@ class ADA(Augment):
         brightness_std: float = 0.2,  # std of the added brightness
         contrast_std: float = 0.5,   # std of log2 of the contrast factor
         saturation_std: float = 1.0,  # std of log2 of the saturation factor (RGB only)
+        xflip: bool = True,          # mirror images (off where a mirror image is another symbol: digits, text)
+        rotate: bool = True,         # rotate by multiples of 90 degrees (off for digits, text, upright scenes)
     ) -> None:
         super().__init__()
         if not 0.0 < target < 1.0:
@@ -180,6 +182,7 @@ class ADA(Augment):
         self.target, self.interval, self.speed_kimg, self.fixed_p = target, interval, speed_kimg, fixed_p
         self.translation, self.brightness_std = translation, brightness_std
         self.contrast_std, self.saturation_std = contrast_std, saturation_std
+        self.xflip, self.rotate = xflip, rotate
         # buffers: in the state_dict, so checkpoints hold them and a resume continues the same adaptation
         self.register_buffer("p", torch.tensor(float(initial_p), dtype=torch.float64))
         self.register_buffer("rt", torch.tensor(0.0, dtype=torch.float64))  # the last r_t measured
@@ -189,17 +192,18 @@ class ADA(Augment):
 
     def check_shape(self, data_shape: tuple[int, ...]) -> None:
         super().check_shape(data_shape)
-        if data_shape[1] != data_shape[2]:
+        if self.rotate and data_shape[1] != data_shape[2]:
             raise ValueError(f"model.augment (ADA) rotates by 90 degrees, which needs square images; the data's "
-                             f"are {data_shape[1]}x{data_shape[2]}. Resize them or use DiffAugment.")
+                             f"are {data_shape[1]}x{data_shape[2]}. Resize them, set rotate: false, or use "
+                             "DiffAugment.")
 
     def forward(self, x: Tensor) -> Tensor:
         n, c, h, w = x.shape
         p = self.p.to(x.device, torch.float32)
         # geometric: x-flip, rotation by a multiple of 90 degrees, integer translation
-        flip = _chosen(n, p, x) & (torch.rand(n, device=x.device) < 0.5)
+        flip = _chosen(n, p, x) & (torch.rand(n, device=x.device) < 0.5) & self.xflip
         x = torch.where(flip.view(n, 1, 1, 1), x.flip(3), x)
-        quarter = torch.randint(0, 4, (n,), device=x.device) * _chosen(n, p, x)
+        quarter = torch.randint(0, 4, (n,), device=x.device) * (_chosen(n, p, x) & self.rotate)
         rotated = x
         for k in (1, 2, 3):
             rotated = torch.where((quarter == k).view(n, 1, 1, 1), torch.rot90(x, k, dims=(2, 3)), rotated)

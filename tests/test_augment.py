@@ -55,6 +55,21 @@ def test_ada_translation_and_rotation_move_pixels_exactly():
         assert set(after.flatten().tolist()) <= set(before.flatten().tolist())
 
 
+def test_ada_without_flips_and_rotations_only_shifts():
+    """For digits (a mirrored 3 is no digit): with xflip and rotate off, p = 1 only translates, so each output
+    row, read left to right, is a row of the input in its own order, shifted and reflected at the edges."""
+    torch.manual_seed(0)
+    ada = ADA(initial_p=1.0, brightness_std=0.0, contrast_std=0.0, xflip=False, rotate=False, translation=0.0)
+    x = torch.randn(32, 1, 6, 6)
+    assert torch.equal(ada(x), x)  # no translation either: the identity, at p = 1
+    ada.translation = 0.5
+    shifted = ada(x)
+    assert not torch.equal(shifted, x)
+    mirrored_or_turned = ADA(initial_p=1.0, brightness_std=0.0, contrast_std=0.0, translation=0.0)(x)
+    assert not torch.equal(mirrored_or_turned, x)  # the default still flips and rotates
+    ADA(rotate=False).check_shape((3, 8, 6))  # no 90-degree turns: non-square images are fine
+
+
 def test_cutout_zeroes_a_square_and_translation_keeps_values():
     torch.manual_seed(0)
     x = torch.ones(8, 1, 8, 8)
