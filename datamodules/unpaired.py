@@ -278,7 +278,7 @@ class UCIDigitsDataModule(MNISTDataModule):
     ``self_training_every`` epochs, the model being trained reads all MNIST digits and the most confident
     ``fraction`` of each class it predicts (the next entry of ``self_training_fractions``) joins the training set
     with the predicted label.  A classifier of UCI digits alone reads about 78% of MNIST right; three rounds
-    bring it to about 95%.  The rounds' picks are kept in checkpoints, so a resume is exact; the trainer must
+    bring it to 93-95%.  The rounds' picks are kept in checkpoints, so a resume is exact; the trainer must
     rebuild its loader every epoch (``trainer.reload_dataloaders_every_n_epochs: 1``).
     """
 
