@@ -94,8 +94,9 @@ def train_source_classifier(runs: str, data_dir: str, smoke: bool = False) -> st
 def mnist_accuracy(source: str, dm) -> float:
     """How well the classifier of domain A reads real MNIST (scored with MNIST's labels, which it never saw)."""
     from datamodules import MNISTDataModule
+    from gan_modules.classifier import load_classifier
 
-    reader = DigitClassifier.load_from_checkpoint(source, map_location="cpu").eval()
+    reader = load_classifier(source, config="classifier_uci")
     mnist = MNISTDataModule(dm.data_dir, image_size=dm.image_size, subset=dm.mnist_subset, download=False)
     mnist.setup()
     return float((reader(uint8_to_unit(mnist.images)).argmax(1) == mnist.labels).float().mean())
